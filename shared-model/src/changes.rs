@@ -1,0 +1,158 @@
+//! [`ChangeSet`]: what one request did to a session, replayable on the stored data.
+
+use serde_json::Value;
+
+use crate::SessionData;
+
+/// The changes one writer made to a session: keys set, keys removed, a clear,
+/// a new `user_id`, a new id.
+///
+/// [`SessionManager::apply`](crate::SessionManager::apply) replays it on the data
+/// *as currently stored*, inside a transaction, so two requests that change
+/// different keys of the same session both keep their changes. The methods keep
+/// the set in the order-independent form replay needs: a later call overrides an
+/// earlier one on the same key, and [`clear`](Self::clear) forgets everything
+/// before it.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use shared_model::{ChangeSet, SessionData};
+///
+/// let mut changes = ChangeSet::default();
+/// changes.set("cart", json!(["apple"]));
+/// changes.remove("draft");
+///
+/// let mut stored: SessionData = serde_json::from_value(json!({"draft": 1, "theme": "dark"}))?;
+/// changes.replay(&mut stored);
+/// assert_eq!(serde_json::Value::Object(stored), json!({"cart": ["apple"], "theme": "dark"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChangeSet {
+    cleared: bool,
+    set: SessionData,
+    removed: Vec<String>,
+    user_id: Option<Option<String>>,
+    cycle_id: bool,
+}
+
+impl ChangeSet {
+    /// Sets `key` to `value`.
+    pub fn set(&mut self, key: impl Into<String>, value: Value) {
+        let key = key.into();
+        self.removed.retain(|removed| *removed != key);
+        self.set.insert(key, value);
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.set.remove(key);
+        if !self.removed.iter().any(|removed| removed == key) {
+            self.removed.push(key.to_owned());
+        }
+    }
+
+    /// Empties the data (keys set after this call are kept).
+    pub fn clear(&mut self) {
+        self.cleared = true;
+        self.set.clear();
+        self.removed.clear();
+    }
+
+    /// Sets the `user_id` column (`None` sets it to NULL).
+    pub fn set_user_id(&mut self, user_id: Option<String>) {
+        self.user_id = Some(user_id);
+    }
+
+    /// Gives the session a new id when applied (same data, same user).
+    pub fn cycle_id(&mut self) {
+        self.cycle_id = true;
+    }
+
+    /// Whether the set changes nothing at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.cleared
+            && self.set.is_empty()
+            && self.removed.is_empty()
+            && self.user_id.is_none()
+            && !self.cycle_id
+    }
+
+    /// Whether applying the set gives the session a new id.
+    #[must_use]
+    pub fn cycles_id(&self) -> bool {
+        self.cycle_id
+    }
+
+    /// The new `user_id`, if the set changes it (`Some(None)`: set to NULL).
+    #[must_use]
+    pub fn user_id(&self) -> Option<Option<&str>> {
+        self.user_id.as_ref().map(Option::as_deref)
+    }
+
+    /// Applies the data changes to `data`: clear first, then removals, then sets.
+    pub fn replay(&self, data: &mut SessionData) {
+        if self.cleared {
+            data.clear();
+        }
+        for key in &self.removed {
+            data.remove(key);
+        }
+        for (key, value) in &self.set {
+            data.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn data(value: Value) -> SessionData {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn later_calls_win_on_the_same_key() {
+        let mut changes = ChangeSet::default();
+        changes.set("a", json!(1));
+        changes.remove("a");
+        let mut stored = data(json!({"a": 0, "b": 2}));
+        changes.replay(&mut stored);
+        assert_eq!(Value::Object(stored), json!({"b": 2}));
+
+        let mut changes = ChangeSet::default();
+        changes.remove("a");
+        changes.set("a", json!(3));
+        let mut stored = data(json!({"a": 0}));
+        changes.replay(&mut stored);
+        assert_eq!(Value::Object(stored), json!({"a": 3}));
+    }
+
+    #[test]
+    fn clear_forgets_earlier_changes_and_keeps_later_ones() {
+        let mut changes = ChangeSet::default();
+        changes.set("a", json!(1));
+        changes.clear();
+        changes.set("b", json!(2));
+        let mut stored = data(json!({"x": 9}));
+        changes.replay(&mut stored);
+        assert_eq!(Value::Object(stored), json!({"b": 2}));
+    }
+
+    #[test]
+    fn empty_means_nothing_to_write() {
+        let mut changes = ChangeSet::default();
+        assert!(changes.is_empty());
+        changes.set_user_id(None);
+        assert!(!changes.is_empty());
+        assert_eq!(changes.user_id(), Some(None));
+    }
+}

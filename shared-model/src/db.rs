@@ -1,0 +1,564 @@
+//! [`Database`]: a pooled connection to SQLite, PostgreSQL or MySQL/MariaDB,
+//! chosen at runtime from a URL.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, SqliteConnection};
+
+#[allow(unused_imports)] // `Error` is only named when a backend is left out
+use crate::{Error, Result};
+
+/// The database engine behind a [`Database`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// An SQLite file (or `:memory:`), bundled: works with no server and no system library.
+    Sqlite,
+    /// PostgreSQL (cargo feature `postgres`).
+    Postgres,
+    /// MySQL or MariaDB (cargo feature `mysql`).
+    Mysql,
+}
+
+impl Backend {
+    /// Which backend a URL selects: `postgres://` and `postgresql://` select
+    /// PostgreSQL, `mysql://` MySQL/MariaDB, anything else is an SQLite path
+    /// (an optional `sqlite://` prefix is removed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shared_model::Backend;
+    ///
+    /// assert_eq!(Backend::from_url("postgres://localhost/app"), Backend::Postgres);
+    /// assert_eq!(Backend::from_url("mysql://root@localhost/app"), Backend::Mysql);
+    /// assert_eq!(Backend::from_url("sqlite://db.sqlite"), Backend::Sqlite);
+    /// assert_eq!(Backend::from_url(":memory:"), Backend::Sqlite);
+    /// ```
+    #[must_use]
+    pub fn from_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::Postgres
+        } else if url.starts_with("mysql://") {
+            Self::Mysql
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+            Self::Mysql => "MySQL",
+        })
+    }
+}
+
+/// How many statements a [`Database`] has sent, by kind.
+///
+/// Transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`) and anything else count as
+/// `other`. Statements run while a connection is being set up (SQLite pragmas) are
+/// not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatementCounts {
+    /// `SELECT` statements.
+    pub reads: u64,
+    /// `INSERT`, `UPDATE` and `DELETE` statements.
+    pub writes: u64,
+    /// Everything else (transaction control, DDL, pragmas after setup).
+    pub other: u64,
+}
+
+impl StatementCounts {
+    /// All statements.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.reads + self.writes + self.other
+    }
+}
+
+impl std::ops::Sub for StatementCounts {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            reads: self.reads.saturating_sub(earlier.reads),
+            writes: self.writes.saturating_sub(earlier.writes),
+            other: self.other.saturating_sub(earlier.other),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    other: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> StatementCounts {
+        StatementCounts {
+            reads: self.reads.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            other: self.other.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Counts each statement a connection starts, by its first keyword.
+struct StatementCounter(Arc<Counters>);
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            let mut head = Head::default();
+            // `Head` stops the formatting after a few bytes; the error is expected.
+            let _truncated = fmt::write(&mut head, format_args!("{query}"));
+            let counter = match head.keyword().as_str() {
+                "SELECT" | "WITH" => &self.0.reads,
+                "INSERT" | "UPDATE" | "DELETE" | "REPLACE" => &self.0.writes,
+                _ => &self.0.other,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The first bytes of a statement's text.
+#[derive(Default)]
+struct Head {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Head {
+    fn keyword(&self) -> String {
+        let text = String::from_utf8_lossy(self.bytes.get(..self.len).unwrap_or_default());
+        text.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase()
+    }
+}
+
+impl fmt::Write for Head {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for byte in s.bytes() {
+            let slot = self.bytes.get_mut(self.len).ok_or(fmt::Error)?;
+            *slot = byte;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A pooled connection plus a flag the manager sets when the connection is lost,
+/// so the pool drops it instead of handing it out again.
+pub(crate) struct Tracked<C> {
+    pub(crate) conn: C,
+    pub(crate) lost: bool,
+}
+
+/// Per-connection setup run right after connecting.
+type Setup<C> = dyn Fn(&mut C) -> diesel::QueryResult<()> + Send + Sync;
+
+/// Opens connections for r2d2: runs the per-backend setup and installs the
+/// statement counter.
+pub(crate) struct Manager<C> {
+    url: String,
+    setup: Box<Setup<C>>,
+    counters: Arc<Counters>,
+    _connection: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> r2d2::ManageConnection for Manager<C>
+where
+    C: Connection + R2D2Connection + Send + 'static,
+{
+    type Connection = Tracked<C>;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<Tracked<C>, diesel::ConnectionError> {
+        let mut conn = C::establish(&self.url)?;
+        (self.setup)(&mut conn).map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        conn.set_instrumentation(StatementCounter(Arc::clone(&self.counters)));
+        Ok(Tracked { conn, lost: false })
+    }
+
+    fn is_valid(&self, tracked: &mut Tracked<C>) -> Result<(), diesel::ConnectionError> {
+        tracked
+            .conn
+            .ping()
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, tracked: &mut Tracked<C>) -> bool {
+        tracked.lost || std::thread::panicking() || tracked.conn.is_broken()
+    }
+}
+
+pub(crate) type Pool<C> = r2d2::Pool<Manager<C>>;
+
+pub(crate) enum Pools {
+    Sqlite(Pool<SqliteConnection>),
+    #[cfg(feature = "postgres")]
+    Postgres(Pool<diesel::PgConnection>),
+    #[cfg(feature = "mysql")]
+    Mysql(Pool<diesel::MysqlConnection>),
+}
+
+/// Runs `$body` with `$conn` bound to a `&mut` connection of the database's
+/// concrete type, so the body is compiled once per backend. A lost connection is
+/// flagged so the pool replaces it.
+macro_rules! with_conn {
+    ($db:expr, $conn:ident => $body:expr) => {{
+        match $db.pools() {
+            $crate::db::Pools::Sqlite(pool) => $crate::db::run(pool, |$conn| $body),
+            #[cfg(feature = "postgres")]
+            $crate::db::Pools::Postgres(pool) => $crate::db::run(pool, |$conn| $body),
+            #[cfg(feature = "mysql")]
+            $crate::db::Pools::Mysql(pool) => $crate::db::run(pool, |$conn| $body),
+        }
+    }};
+}
+pub(crate) use with_conn;
+
+pub(crate) fn run<C, T>(pool: &Pool<C>, body: impl FnOnce(&mut C) -> Result<T>) -> Result<T>
+where
+    C: Connection + R2D2Connection + Send + 'static,
+{
+    let mut pooled = pool.get()?;
+    let result = body(&mut pooled.conn);
+    if let Err(error) = &result {
+        pooled.lost = error.is_connection_lost();
+    }
+    result
+}
+
+/// Connection settings for [`Database::builder`].
+#[derive(Debug, Clone)]
+pub struct DatabaseBuilder {
+    url: String,
+    pool_size: u32,
+    connection_timeout: Duration,
+    busy_timeout: Duration,
+}
+
+impl DatabaseBuilder {
+    /// Maximum number of pooled connections (default 10; always 1 for SQLite `:memory:`,
+    /// where every connection would otherwise see its own empty database).
+    #[must_use]
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long to wait for a free or new connection before failing with
+    /// [`Error::Pool`] (default 5 s).
+    #[must_use]
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.connection_timeout = timeout;
+        self
+    }
+
+    /// SQLite only: how long a statement waits for another writer's lock before
+    /// failing with "database is locked" (default 5 s).
+    #[must_use]
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Opens the pool and one connection, so a wrong URL or a server that is down
+    /// is reported now rather than at the first query.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BackendNotCompiled`] when the URL needs a cargo feature this build
+    /// lacks; [`Error::Pool`] when no connection could be opened within the
+    /// connection timeout (the message includes the driver's reason).
+    pub fn connect(self) -> Result<Database> {
+        self.open(true)
+    }
+
+    /// Like [`connect`](Self::connect) but opens no connection yet: the first query
+    /// does. Use it when the database may come up after the caller.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BackendNotCompiled`] when the URL needs a cargo feature this build lacks.
+    pub fn connect_lazy(self) -> Result<Database> {
+        self.open(false)
+    }
+
+    fn open(self, eager: bool) -> Result<Database> {
+        let counters = Arc::new(Counters::default());
+        let backend = Backend::from_url(&self.url);
+        let pools = match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(&self.url).to_owned();
+                let in_memory = path == ":memory:" || path.contains("mode=memory");
+                let busy_ms = self.busy_timeout.as_millis();
+                let manager =
+                    self.manager(&counters, path, move |conn| sqlite_setup(conn, busy_ms));
+                let builder = if in_memory {
+                    // One connection owns the in-memory database for the pool's lifetime.
+                    self.pool_builder()
+                        .max_size(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    self.pool_builder()
+                };
+                Pools::Sqlite(build(builder, manager, eager)?)
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let manager = self.manager(&counters, self.url.clone(), |_| Ok(()));
+                Pools::Postgres(build(self.pool_builder(), manager, eager)?)
+            }
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => {
+                let manager = self.manager(
+                    &counters,
+                    self.url.clone(),
+                    |conn: &mut diesel::MysqlConnection| {
+                        conn.batch_execute("SET time_zone = '+00:00'")
+                    },
+                );
+                Pools::Mysql(build(self.pool_builder(), manager, eager)?)
+            }
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => {
+                return Err(Error::BackendNotCompiled {
+                    backend: "PostgreSQL",
+                    feature: "postgres",
+                })
+            }
+            #[cfg(not(feature = "mysql"))]
+            Backend::Mysql => {
+                return Err(Error::BackendNotCompiled {
+                    backend: "MySQL",
+                    feature: "mysql",
+                })
+            }
+        };
+        Ok(Database {
+            inner: Arc::new(Inner {
+                pools,
+                backend,
+                display_url: redact(&self.url),
+                counters,
+            }),
+        })
+    }
+
+    fn pool_builder<C>(&self) -> r2d2::Builder<Manager<C>>
+    where
+        C: Connection + R2D2Connection + Send + 'static,
+    {
+        r2d2::Pool::builder()
+            .max_size(self.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(self.connection_timeout)
+            // Lost connections are flagged by `run`; no extra round trip per checkout.
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+    }
+
+    fn manager<C>(
+        &self,
+        counters: &Arc<Counters>,
+        url: String,
+        setup: impl Fn(&mut C) -> diesel::QueryResult<()> + Send + Sync + 'static,
+    ) -> Manager<C> {
+        Manager {
+            url,
+            setup: Box::new(setup),
+            counters: Arc::clone(counters),
+            _connection: std::marker::PhantomData,
+        }
+    }
+}
+
+fn build<C>(builder: r2d2::Builder<Manager<C>>, manager: Manager<C>, eager: bool) -> Result<Pool<C>>
+where
+    C: Connection + R2D2Connection + Send + 'static,
+{
+    if eager {
+        // `build` would only report "timed out"; connect once first for the real reason.
+        let first = r2d2::ManageConnection::connect(&manager)?;
+        drop(first);
+        Ok(builder.build(manager)?)
+    } else {
+        Ok(builder.build_unchecked(manager))
+    }
+}
+
+/// WAL lets the web app and the inspector read while the other writes; the busy
+/// timeout makes a writer wait for the lock instead of failing at once.
+fn sqlite_setup(conn: &mut SqliteConnection, busy_ms: u128) -> diesel::QueryResult<()> {
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+    ))
+}
+
+/// The SQLite path of a URL: the text after an optional `sqlite://` prefix.
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// The URL without its password, for logs and window titles.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+struct Inner {
+    pools: Pools,
+    backend: Backend,
+    display_url: String,
+    counters: Arc<Counters>,
+}
+
+/// A pool of connections to one database. Cheap to clone (clones share the pool).
+///
+/// # Examples
+///
+/// ```
+/// use shared_model::{Backend, Database};
+///
+/// let db = Database::connect(":memory:")?;
+/// assert_eq!(db.backend(), Backend::Sqlite);
+/// assert_eq!(db.run_migrations()?.len(), 1);
+/// assert!(db.pending_migrations()?.is_empty());
+/// # Ok::<(), shared_model::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.inner.backend)
+            .field("url", &self.inner.display_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Settings for a pool on `url` (see [`Backend::from_url`] for the URL rules).
+    #[must_use]
+    pub fn builder(url: impl Into<String>) -> DatabaseBuilder {
+        DatabaseBuilder {
+            url: url.into(),
+            pool_size: 10,
+            connection_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A pool with default settings; see [`DatabaseBuilder::connect`].
+    ///
+    /// # Errors
+    ///
+    /// As [`DatabaseBuilder::connect`].
+    pub fn connect(url: impl Into<String>) -> Result<Self> {
+        Self::builder(url).connect()
+    }
+
+    /// The engine behind this pool.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// The URL with any password replaced by `***`.
+    #[must_use]
+    pub fn display_url(&self) -> &str {
+        &self.inner.display_url
+    }
+
+    /// Statements sent so far through this pool, by kind. Subtract two snapshots
+    /// to count the statements of one operation.
+    #[must_use]
+    pub fn statement_counts(&self) -> StatementCounts {
+        self.inner.counters.snapshot()
+    }
+
+    /// Applies pending migrations (see the `migrations` crate) and returns the
+    /// versions applied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`] when no connection is available, [`Error::Migration`] when a
+    /// migration fails.
+    pub fn run_migrations(&self) -> Result<Vec<String>> {
+        with_conn!(self, conn => Ok(migrations::run_pending(conn)?))
+    }
+
+    /// The migrations this database has not run yet, without running them.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_migrations`](Self::run_migrations).
+    pub fn pending_migrations(&self) -> Result<Vec<String>> {
+        with_conn!(self, conn => Ok(migrations::pending(conn)?))
+    }
+
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.inner.pools
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(
+            redact("postgres://app:secret@db:5432/x"),
+            "postgres://app:***@db:5432/x"
+        );
+        assert_eq!(
+            redact("mysql://root@localhost/test"),
+            "mysql://root@localhost/test"
+        );
+        assert_eq!(redact("db.sqlite"), "db.sqlite");
+    }
+
+    #[test]
+    fn sqlite_prefix_is_optional() {
+        assert_eq!(sqlite_path("sqlite://a/b.db"), "a/b.db");
+        assert_eq!(sqlite_path("a/b.db"), "a/b.db");
+    }
+
+    #[test]
+    fn statement_keyword_is_read_from_the_start() {
+        let mut head = Head::default();
+        let _ = fmt::write(
+            &mut head,
+            format_args!("  select * from sessions where id = ?"),
+        );
+        assert_eq!(head.keyword(), "SELECT");
+    }
+}

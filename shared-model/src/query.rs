@@ -1,0 +1,205 @@
+//! Types for the inspector's queries: filters, sorting, paging and statistics.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Session, SessionId};
+
+/// Which sessions a status filter keeps, judged against the manager's clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Status {
+    /// Every row.
+    #[default]
+    All,
+    /// `expires_at > now`.
+    Active,
+    /// `expires_at <= now` (not yet purged).
+    Expired,
+}
+
+/// Conditions a listed or counted session must meet; empty fields match everything.
+///
+/// # Examples
+///
+/// ```
+/// use shared_model::{SessionFilter, Status};
+///
+/// let filter = SessionFilter {
+///     user_id: Some("alice".into()),
+///     status: Status::Active,
+///     ..SessionFilter::default()
+/// };
+/// assert!(!filter.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionFilter {
+    /// The id starts with this text (case-insensitive; at most 36 characters of
+    /// `0-9`, `a-f` and `-`, anything else matches nothing).
+    pub id_prefix: Option<String>,
+    /// The `user_id` column equals this.
+    pub user_id: Option<String>,
+    /// Active, expired or both.
+    pub status: Status,
+    /// The JSON text of `data` contains this text (ASCII case-insensitive).
+    pub data_contains: Option<String>,
+}
+
+impl SessionFilter {
+    /// Whether the filter matches every row.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A time column to sort by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SortKey {
+    /// `created_at`
+    #[default]
+    CreatedAt,
+    /// `updated_at`
+    UpdatedAt,
+    /// `expires_at`
+    ExpiresAt,
+}
+
+impl SortKey {
+    /// The value of this column in `session`.
+    #[must_use]
+    pub fn of(self, session: &Session) -> DateTime<Utc> {
+        match self {
+            Self::CreatedAt => session.created_at,
+            Self::UpdatedAt => session.updated_at,
+            Self::ExpiresAt => session.expires_at,
+        }
+    }
+}
+
+/// A sort order: a time column, then the id to break ties, both in one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Sort {
+    /// The column.
+    pub key: SortKey,
+    /// Newest first when true.
+    pub descending: bool,
+}
+
+impl Default for Sort {
+    /// Newest sessions first.
+    fn default() -> Self {
+        Self {
+            key: SortKey::CreatedAt,
+            descending: true,
+        }
+    }
+}
+
+/// Where a keyset page starts: just after this row in the sort order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) id: SessionId,
+}
+
+impl Cursor {
+    /// The position just after `session` when sorted by `key`.
+    #[must_use]
+    pub fn after(session: &Session, key: SortKey) -> Self {
+        Self {
+            at: key.of(session),
+            id: session.id,
+        }
+    }
+}
+
+/// Which slice of the sorted, filtered rows to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Page {
+    /// Skip `offset` rows. Random access (a scrollbar jump); the database still
+    /// walks the skipped index entries, so deep offsets cost more.
+    Offset {
+        /// Rows to skip.
+        offset: u64,
+        /// Rows to return.
+        limit: u32,
+    },
+    /// The rows after `cursor` (from the previous page's last row). Costs the
+    /// same at any depth.
+    After {
+        /// The last row already seen.
+        cursor: Cursor,
+        /// Rows to return.
+        limit: u32,
+    },
+}
+
+impl Page {
+    /// The first `limit` rows.
+    #[must_use]
+    pub fn first(limit: u32) -> Self {
+        Self::Offset { offset: 0, limit }
+    }
+}
+
+/// A row that could not be decoded (its `data` is not a JSON object, or its id is
+/// not canonical), as listed: everything but the data, plus the raw text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorruptSession {
+    /// The stored id, as text.
+    pub id: String,
+    /// The stored `user_id`.
+    pub user_id: Option<String>,
+    /// The stored `data`, unparsed.
+    pub raw_data: String,
+    /// What is wrong with the row.
+    pub reason: String,
+    /// The stored `expires_at`.
+    pub expires_at: DateTime<Utc>,
+    /// The stored `created_at`.
+    pub created_at: DateTime<Utc>,
+    /// The stored `updated_at`.
+    pub updated_at: DateTime<Utc>,
+    /// The stored `version`.
+    pub version: i64,
+}
+
+/// One listed row: decoded, or corrupt with the reason.
+pub type ListedSession = Result<Session, CorruptSession>;
+
+/// A count per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HourCount {
+    /// Start of the hour (UTC).
+    pub hour: DateTime<Utc>,
+    /// Sessions in that hour.
+    pub sessions: u64,
+}
+
+/// Sessions per user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCount {
+    /// The `user_id`.
+    pub user_id: String,
+    /// How many rows (active or not) carry it.
+    pub sessions: u64,
+}
+
+/// Totals and histograms for the inspector's overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// All rows.
+    pub total: u64,
+    /// Rows with `expires_at > now`.
+    pub active: u64,
+    /// Rows with `expires_at <= now`.
+    pub expired: u64,
+    /// Distinct non-null `user_id`s.
+    pub distinct_users: u64,
+    /// Sessions created in each of the last `hours` hours (hours with none omitted).
+    pub created_per_hour: Vec<HourCount>,
+    /// Sessions expiring in each of the next `hours` hours (hours with none omitted).
+    pub expiring_per_hour: Vec<HourCount>,
+    /// Users with the most sessions, most first.
+    pub top_users: Vec<UserCount>,
+}

@@ -1,0 +1,184 @@
+//! The session row and its Diesel mappings.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::schema::sessions;
+use crate::{CorruptSession, Error, Result, SessionId};
+
+/// Session data: a JSON object.
+pub type SessionData = serde_json::Map<String, serde_json::Value>;
+
+/// One row of the `sessions` table, decoded.
+///
+/// Times are UTC with microsecond precision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Primary key and cookie value.
+    pub id: SessionId,
+    /// The user this session belongs to, if any (indexed).
+    pub user_id: Option<String>,
+    /// The session's data.
+    pub data: SessionData,
+    /// The session is valid while `now < expires_at`.
+    pub expires_at: DateTime<Utc>,
+    /// When the row was inserted; kept when the id is cycled.
+    pub created_at: DateTime<Utc>,
+    /// When the row was last written.
+    pub updated_at: DateTime<Utc>,
+    /// Starts at 1 and grows by one on every write.
+    pub version: i64,
+}
+
+impl Session {
+    /// Whether the session is still valid at `now`.
+    #[must_use]
+    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now
+    }
+
+    /// Size in bytes of `data` encoded as compact JSON, as stored.
+    #[must_use]
+    pub fn data_size(&self) -> usize {
+        encoded_len(&self.data)
+    }
+}
+
+/// The length of `data` encoded as compact JSON.
+pub(crate) fn encoded_len(data: &SessionData) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Map<String, Value> to an io sink cannot fail.
+    match serde_json::to_writer(&mut counter, data) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// A row as Diesel reads it.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub data: String,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl SessionRow {
+    /// Decodes the row; a malformed id or data gives the row back as corrupt.
+    #[allow(clippy::result_large_err)] // both variants are a whole row, by design
+    pub(crate) fn decode(self) -> Result<Session, CorruptSession> {
+        let parsed = self
+            .id
+            .parse::<SessionId>()
+            .map_err(|e| e.to_string())
+            .and_then(|id| parse_stored_data(&self.data).map(|data| (id, data)));
+        match parsed {
+            Ok((id, data)) => Ok(Session {
+                id,
+                user_id: self.user_id,
+                data,
+                expires_at: self.expires_at.and_utc(),
+                created_at: self.created_at.and_utc(),
+                updated_at: self.updated_at.and_utc(),
+                version: self.version,
+            }),
+            Err(reason) => Err(CorruptSession {
+                id: self.id,
+                user_id: self.user_id,
+                raw_data: self.data,
+                reason,
+                expires_at: self.expires_at.and_utc(),
+                created_at: self.created_at.and_utc(),
+                updated_at: self.updated_at.and_utc(),
+                version: self.version,
+            }),
+        }
+    }
+
+    /// Decodes the row, turning a corrupt one into [`Error::CorruptData`].
+    pub(crate) fn decode_or_error(self) -> Result<Session> {
+        self.decode()
+            .map_err(|corrupt| Error::CorruptData(Box::new(corrupt)))
+    }
+}
+
+fn parse_stored_data(text: &str) -> std::result::Result<SessionData, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!(
+            "data is a JSON {}, not an object",
+            json_type_name(&other)
+        )),
+        Err(e) => Err(format!("data is not valid JSON: {e}")),
+    }
+}
+
+/// A row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct NewSessionRow<'a> {
+    pub id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub data: &'a str,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// The JSON type of `value`, for error messages.
+pub(crate) fn json_type_name(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// Parses text as session data: it must be a JSON object.
+///
+/// Use it to validate user-edited JSON before
+/// [`replace_data`](crate::SessionManager::replace_data).
+///
+/// # Errors
+///
+/// [`Error::InvalidJson`] (its message gives the line and column) or
+/// [`Error::NotAnObject`].
+///
+/// # Examples
+///
+/// ```
+/// use shared_model::{parse_data, Error};
+///
+/// assert_eq!(parse_data(r#"{"cart": [1, 2]}"#)?.len(), 1);
+/// assert!(matches!(parse_data("[1, 2]"), Err(Error::NotAnObject { found: "array" })));
+/// let error = parse_data("{\n  \"a\": }").unwrap_err();
+/// assert!(error.to_string().contains("line 2"));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn parse_data(text: &str) -> Result<SessionData> {
+    match serde_json::from_str::<serde_json::Value>(text).map_err(Error::InvalidJson)? {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(Error::NotAnObject {
+            found: json_type_name(&other),
+        }),
+    }
+}

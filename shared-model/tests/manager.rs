@@ -1,0 +1,755 @@
+//! The SessionManager behaviour suite, run on every compiled backend.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use serde_json::{json, Value};
+use shared_model::test_util::TestDatabase;
+use shared_model::{
+    backend_tests, Backend, ChangeSet, Cursor, Error, ManualClock, Page, Session, SessionData,
+    SessionFilter, SessionId, SessionManager, Sort, SortKey, Status,
+};
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + Duration::microseconds(123_456)
+}
+
+fn manual(db: &TestDatabase) -> (SessionManager, ManualClock) {
+    let clock = ManualClock::new(start());
+    (db.manager().with_clock(clock.clone()), clock)
+}
+
+fn data(value: Value) -> SessionData {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}
+
+fn changes(pairs: &[(&str, Value)]) -> ChangeSet {
+    let mut set = ChangeSet::default();
+    for (key, value) in pairs {
+        set.set(*key, value.clone());
+    }
+    set
+}
+
+/// Runs raw SQL on the test database (for rows the manager would never write).
+fn execute_raw(db: &TestDatabase, sql: &str) {
+    match db.backend() {
+        Backend::Sqlite => diesel::SqliteConnection::establish(db.url())
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => diesel::PgConnection::establish(db.url())
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => diesel::MysqlConnection::establish(db.url())
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+        #[allow(unreachable_patterns)]
+        other => panic!("{other} not compiled in"),
+    }
+}
+
+fn created_round_trips_with_exact_timestamps(db: &TestDatabase) {
+    let (manager, _clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let created = manager
+        .create(
+            data(json!({"cart": ["apple"], "n": 1})),
+            Some("alice"),
+            expires,
+        )
+        .unwrap();
+    assert_eq!(created.version, 1);
+    assert_eq!(created.created_at, start());
+    assert_eq!(created.updated_at, start());
+    let loaded = manager
+        .load(&created.id)
+        .unwrap()
+        .expect("valid session loads");
+    assert_eq!(
+        loaded, created,
+        "every column, timestamps to the microsecond"
+    );
+    assert_eq!(loaded.user_id.as_deref(), Some("alice"));
+    assert_eq!(loaded.data["cart"], json!(["apple"]));
+}
+
+fn expired_rows_are_never_loaded(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let session = manager.create(SessionData::new(), None, expires).unwrap();
+    clock.set(expires - Duration::microseconds(1));
+    assert!(
+        manager.load(&session.id).unwrap().is_some(),
+        "valid one microsecond before"
+    );
+    clock.set(expires);
+    assert!(
+        manager.load(&session.id).unwrap().is_none(),
+        "expired at expires_at exactly"
+    );
+    // The row is still there for the inspector until purged.
+    assert_eq!(manager.get(&session.id).unwrap().unwrap().id, session.id);
+    assert!(!manager
+        .touch(&session.id, expires + Duration::hours(1))
+        .unwrap());
+    assert!(matches!(
+        manager.apply(&session.id, &changes(&[("a", json!(1))]), expires + Duration::hours(1)),
+        Err(Error::Gone(id)) if id == session.id
+    ));
+    assert!(matches!(manager.cycle_id(&session.id), Err(Error::Gone(_))));
+    assert_eq!(
+        manager.get(&session.id).unwrap().unwrap().version,
+        1,
+        "nothing written"
+    );
+}
+
+fn unknown_ids_load_nothing(db: &TestDatabase) {
+    let manager = db.manager();
+    assert!(manager.load(&SessionId::generate()).unwrap().is_none());
+    assert!(manager.get(&SessionId::generate()).unwrap().is_none());
+    assert!(!manager.delete(&SessionId::generate()).unwrap());
+}
+
+fn create_retries_on_id_collision(db: &TestDatabase) {
+    let taken = SessionId::generate();
+    let fresh = SessionId::generate();
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(5);
+    // Occupy `taken`, then make the generator offer it twice before `fresh`.
+    let occupant = manager
+        .clone()
+        .with_id_generator(move || taken)
+        .create(data(json!({"owner": "first"})), None, expires)
+        .unwrap();
+    assert_eq!(occupant.id, taken);
+    let offers = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&offers);
+    let colliding = manager.clone().with_id_generator(move || {
+        if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+            taken
+        } else {
+            fresh
+        }
+    });
+    let second = colliding
+        .create(data(json!({"owner": "second"})), None, expires)
+        .unwrap();
+    assert_eq!(second.id, fresh);
+    assert_eq!(offers.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        manager.load(&taken).unwrap().unwrap().data["owner"],
+        json!("first")
+    );
+    assert_eq!(
+        manager.load(&fresh).unwrap().unwrap().data["owner"],
+        json!("second")
+    );
+
+    let always_taken = manager.with_id_generator(move || taken);
+    assert!(matches!(
+        always_taken.create(SessionData::new(), None, expires),
+        Err(Error::IdCollision { attempts: 8 })
+    ));
+}
+
+fn sixteen_threads_applying_different_keys_all_survive(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"base": true})), None, expires)
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let manager = manager.clone();
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                manager
+                    .apply(
+                        &session.id,
+                        &changes(&[(&format!("k{i}"), json!(i))]),
+                        expires,
+                    )
+                    .unwrap()
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let stored = manager.load(&session.id).unwrap().unwrap();
+    for i in 0..16 {
+        assert_eq!(stored.data[&format!("k{i}")], json!(i), "k{i} lost");
+    }
+    assert_eq!(stored.data["base"], json!(true));
+    assert_eq!(stored.version, 17, "one version per write");
+}
+
+fn apply_merges_into_the_current_data(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"a": 1, "b": 2, "c": 3})), Some("u1"), expires)
+        .unwrap();
+    // Two writers that both started from the original data.
+    manager
+        .apply(&session.id, &changes(&[("a", json!(10))]), expires)
+        .unwrap();
+    let mut second = ChangeSet::default();
+    second.remove("b");
+    second.set("d", json!(4));
+    clock.advance(Duration::seconds(5));
+    let later = start() + Duration::minutes(35);
+    let written = manager.apply(&session.id, &second, later).unwrap();
+    assert_eq!(
+        Value::Object(written.data.clone()),
+        json!({"a": 10, "c": 3, "d": 4})
+    );
+    assert_eq!(written.expires_at, later);
+    assert_eq!(written.updated_at, start() + Duration::seconds(5));
+    assert_eq!(written.created_at, start());
+    assert_eq!(written.version, 3);
+    assert_eq!(manager.load(&session.id).unwrap().unwrap(), written);
+
+    let mut clear = ChangeSet::default();
+    clear.clear();
+    clear.set("fresh", json!(true));
+    clear.set_user_id(None);
+    let cleared = manager.apply(&session.id, &clear, later).unwrap();
+    assert_eq!(Value::Object(cleared.data), json!({"fresh": true}));
+    assert_eq!(cleared.user_id, None);
+    assert_eq!(manager.load(&session.id).unwrap().unwrap().user_id, None);
+}
+
+fn apply_after_delete_is_gone_and_creates_nothing(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let session = manager
+        .create(SessionData::new(), Some("bob"), expires)
+        .unwrap();
+    assert!(manager.delete(&session.id).unwrap());
+    let result = manager.apply(
+        &session.id,
+        &changes(&[("is_authenticated", json!(true))]),
+        expires,
+    );
+    assert!(
+        matches!(result, Err(Error::Gone(id)) if id == session.id),
+        "{result:?}"
+    );
+    assert!(
+        manager.get(&session.id).unwrap().is_none(),
+        "no row re-created"
+    );
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 0);
+    assert!(!manager.touch(&session.id, expires).unwrap());
+}
+
+fn apply_can_cycle_the_id_with_its_changes(db: &TestDatabase) {
+    let (manager, _clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"cart": [1]})), None, expires)
+        .unwrap();
+    let mut login = changes(&[("username", json!("alice"))]);
+    login.set_user_id(Some("7".into()));
+    login.cycle_id();
+    let written = manager.apply(&session.id, &login, expires).unwrap();
+    assert_ne!(written.id, session.id);
+    assert!(manager.get(&session.id).unwrap().is_none(), "old id gone");
+    let stored = manager.load(&written.id).unwrap().unwrap();
+    assert_eq!(stored.user_id.as_deref(), Some("7"));
+    assert_eq!(
+        Value::Object(stored.data),
+        json!({"cart": [1], "username": "alice"})
+    );
+    assert_eq!(stored.created_at, session.created_at);
+}
+
+fn touch_renews_only_the_expiry(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"k": "v"})), None, expires)
+        .unwrap();
+    clock.advance(Duration::minutes(10));
+    let renewed = start() + Duration::minutes(40);
+    assert!(manager.touch(&session.id, renewed).unwrap());
+    let stored = manager.load(&session.id).unwrap().unwrap();
+    assert_eq!(stored.expires_at, renewed);
+    assert_eq!(stored.data, session.data);
+    assert_eq!(stored.version, 2);
+    let before = manager.database().statement_counts();
+    manager.touch(&session.id, renewed).unwrap();
+    let spent = manager.database().statement_counts() - before;
+    assert_eq!(
+        (spent.reads, spent.writes, spent.other),
+        (0, 1, 0),
+        "one UPDATE"
+    );
+}
+
+fn load_is_one_select(db: &TestDatabase) {
+    let manager = db.manager();
+    let session = manager
+        .create(
+            SessionData::new(),
+            None,
+            manager.now() + Duration::minutes(1),
+        )
+        .unwrap();
+    let before = manager.database().statement_counts();
+    manager.load(&session.id).unwrap().unwrap();
+    let spent = manager.database().statement_counts() - before;
+    assert_eq!((spent.reads, spent.writes, spent.other), (1, 0, 0));
+}
+
+fn cycle_id_moves_the_row(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"cart": ["pear"]})), Some("alice"), expires)
+        .unwrap();
+    clock.advance(Duration::seconds(1));
+    let new_id = manager.cycle_id(&session.id).unwrap();
+    assert_ne!(new_id, session.id);
+    assert!(manager.get(&session.id).unwrap().is_none(), "no old row");
+    let moved = manager.load(&new_id).unwrap().unwrap();
+    assert_eq!(moved.data, session.data);
+    assert_eq!(moved.user_id.as_deref(), Some("alice"));
+    assert_eq!(moved.created_at, session.created_at);
+    assert_eq!(moved.expires_at, session.expires_at);
+    assert_eq!(moved.version, 2);
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 1);
+    assert!(matches!(manager.cycle_id(&session.id), Err(Error::Gone(_))));
+}
+
+fn replace_data_refuses_a_stale_version(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"a": 1})), None, expires)
+        .unwrap();
+    // The app writes while the inspector edits version 1.
+    manager
+        .apply(&session.id, &changes(&[("b", json!(2))]), expires)
+        .unwrap();
+    match manager.replace_data(&session.id, data(json!({"edited": true})), 1) {
+        Err(Error::Conflict { expected, current }) => {
+            assert_eq!(expected, 1);
+            assert_eq!(current.version, 2);
+            assert_eq!(Value::Object(current.data), json!({"a": 1, "b": 2}));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let stored = manager.get(&session.id).unwrap().unwrap();
+    assert_eq!(
+        Value::Object(stored.data),
+        json!({"a": 1, "b": 2}),
+        "nothing overwritten"
+    );
+
+    let replaced = manager
+        .replace_data(&session.id, data(json!({"edited": true})), 2)
+        .unwrap();
+    assert_eq!(replaced.version, 3);
+    assert_eq!(Value::Object(replaced.data), json!({"edited": true}));
+    assert!(manager.delete(&session.id).unwrap());
+    assert!(matches!(
+        manager.replace_data(&session.id, SessionData::new(), 3),
+        Err(Error::Gone(_))
+    ));
+}
+
+fn corrupt_rows_give_typed_errors(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let session = manager
+        .create(data(json!({"a": 1})), None, expires)
+        .unwrap();
+    let fine = manager
+        .create(data(json!({"b": 2})), None, expires)
+        .unwrap();
+    execute_raw(
+        db,
+        &format!(
+            "UPDATE sessions SET data = '{{\"a\": tru' WHERE id = '{}'",
+            session.id
+        ),
+    );
+    match manager.load(&session.id) {
+        Err(Error::CorruptData(row)) => {
+            assert_eq!(row.id, session.id.to_string());
+            assert_eq!(row.raw_data, "{\"a\": tru");
+            assert!(row.reason.contains("not valid JSON"), "{}", row.reason);
+        }
+        other => panic!("expected corrupt data, got {other:?}"),
+    }
+    assert!(matches!(
+        manager.apply(&session.id, &changes(&[("x", json!(1))]), expires),
+        Err(Error::CorruptData(_))
+    ));
+    // A page with a corrupt row still lists every row.
+    let page = manager
+        .list(&SessionFilter::default(), Sort::default(), Page::first(10))
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page.iter().filter(|row| row.is_err()).count(), 1);
+    assert!(page
+        .iter()
+        .any(|row| matches!(row, Ok(s) if s.id == fine.id)));
+    // The inspector can repair it.
+    let repaired = manager
+        .replace_data(&session.id, data(json!({"a": true})), 1)
+        .unwrap();
+    assert_eq!(repaired.data["a"], json!(true));
+
+    execute_raw(
+        db,
+        &format!(
+            "UPDATE sessions SET data = '[1, 2]' WHERE id = '{}'",
+            fine.id
+        ),
+    );
+    assert!(
+        matches!(manager.load(&fine.id), Err(Error::CorruptData(row)) if row.reason.contains("array"))
+    );
+}
+
+fn oversized_data_is_refused_whole(db: &TestDatabase) {
+    let manager = db.manager().with_max_data_bytes(100);
+    let expires = manager.now() + Duration::minutes(30);
+    let big = "x".repeat(200);
+    assert!(matches!(
+        manager.create(data(json!({"big": big})), None, expires),
+        Err(Error::TooLarge { limit: 100, .. })
+    ));
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 0);
+    let session = manager
+        .create(data(json!({"small": 1})), None, expires)
+        .unwrap();
+    assert!(matches!(
+        manager.apply(&session.id, &changes(&[("big", json!(big))]), expires),
+        Err(Error::TooLarge { .. })
+    ));
+    let stored = manager.load(&session.id).unwrap().unwrap();
+    assert_eq!(Value::Object(stored.data), json!({"small": 1}));
+    assert_eq!(stored.version, 1);
+    assert!(matches!(
+        manager.replace_data(&session.id, data(json!({"big": big})), 1),
+        Err(Error::TooLarge { .. })
+    ));
+}
+
+fn purge_removes_exactly_the_expired_rows_in_batches(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let soon = start() + Duration::minutes(1);
+    let later = start() + Duration::hours(1);
+    let rows: Vec<Session> = (0..250)
+        .map(|i| fake(i, if i % 5 == 0 { later } else { soon }, None))
+        .collect();
+    manager.import(&rows).unwrap();
+    clock.set(soon);
+    let mut batches = Vec::new();
+    let removed = manager
+        .purge_expired_with(60, |so_far| batches.push(so_far))
+        .unwrap();
+    assert_eq!(removed, 200);
+    assert_eq!(batches, vec![60, 120, 180, 200]);
+    let left: BTreeSet<SessionId> = manager
+        .list(
+            &SessionFilter::default(),
+            Sort::default(),
+            Page::first(1000),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|row| row.unwrap().id)
+        .collect();
+    let expected: BTreeSet<SessionId> = rows
+        .iter()
+        .filter(|s| s.expires_at == later)
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, expected);
+    assert_eq!(manager.purge_expired(60).unwrap(), 0);
+}
+
+fn set_expiry_and_delete_for_user(db: &TestDatabase) {
+    let (manager, _clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let a1 = manager
+        .create(SessionData::new(), Some("a"), expires)
+        .unwrap();
+    let a2 = manager
+        .create(SessionData::new(), Some("a"), expires)
+        .unwrap();
+    let b = manager
+        .create(SessionData::new(), Some("b"), expires)
+        .unwrap();
+    manager
+        .set_expiry(&b.id, start() - Duration::seconds(1))
+        .unwrap();
+    assert!(manager.load(&b.id).unwrap().is_none(), "expired now");
+    assert_eq!(manager.get(&b.id).unwrap().unwrap().version, 2);
+    assert_eq!(manager.delete_for_user("a").unwrap(), 2);
+    assert!(manager.get(&a1.id).unwrap().is_none());
+    assert!(manager.get(&a2.id).unwrap().is_none());
+    assert!(manager.get(&b.id).unwrap().is_some());
+    assert!(matches!(
+        manager.set_expiry(&a1.id, expires),
+        Err(Error::Gone(_))
+    ));
+}
+
+/// Deterministic fake row `i`.
+fn fake(i: u32, expires_at: DateTime<Utc>, user_id: Option<String>) -> Session {
+    let created_at =
+        start() - Duration::seconds(i64::from(i % 7_200)) - Duration::microseconds(i64::from(i));
+    Session {
+        id: SessionId::generate(),
+        user_id,
+        data: data(json!({"n": i, "tag": format!("Tag{}", i % 10)})),
+        expires_at,
+        created_at,
+        updated_at: created_at + Duration::seconds(i64::from(i % 13)),
+        version: 1,
+    }
+}
+
+fn paging_and_filters_at_100_000_rows(db: &TestDatabase) {
+    let (manager, _clock) = manual(db);
+    let rows: Vec<Session> = (0..100_000u32)
+        .map(|i| {
+            let expires = if i % 3 == 0 {
+                start() - Duration::minutes(i64::from(i % 50) + 1)
+            } else {
+                start() + Duration::minutes(i64::from(i % 50) + 1)
+            };
+            let user = (i % 4 != 0).then(|| format!("user{}", i % 500));
+            fake(i, expires, user)
+        })
+        .collect();
+    manager.import(&rows).unwrap();
+    let now = start();
+
+    let check = |filter: &SessionFilter, keep: &dyn Fn(&Session) -> bool| {
+        let mut expected: Vec<&Session> = rows.iter().filter(|s| keep(s)).collect();
+        assert_eq!(
+            manager.count(filter).unwrap(),
+            expected.len() as u64,
+            "{filter:?}"
+        );
+        for sort in [
+            Sort {
+                key: SortKey::CreatedAt,
+                descending: true,
+            },
+            Sort {
+                key: SortKey::ExpiresAt,
+                descending: false,
+            },
+            Sort {
+                key: SortKey::UpdatedAt,
+                descending: true,
+            },
+        ] {
+            expected.sort_by(|a, b| {
+                let order = sort
+                    .key
+                    .of(a)
+                    .cmp(&sort.key.of(b))
+                    .then(a.id.to_string().cmp(&b.id.to_string()));
+                if sort.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            let want = |from: usize, n: usize| -> Vec<SessionId> {
+                expected.iter().skip(from).take(n).map(|s| s.id).collect()
+            };
+            let ids = |page: Vec<shared_model::ListedSession>| -> Vec<SessionId> {
+                page.into_iter().map(|row| row.unwrap().id).collect()
+            };
+            let first = manager.list(filter, sort, Page::first(50)).unwrap();
+            let first_ids = ids(first.clone());
+            assert_eq!(first_ids, want(0, 50), "{filter:?} {sort:?} first page");
+            if let Some(Ok(last)) = first.last() {
+                let next = manager
+                    .list(
+                        filter,
+                        sort,
+                        Page::After {
+                            cursor: Cursor::after(last, sort.key),
+                            limit: 50,
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(ids(next), want(50, 50), "{filter:?} {sort:?} keyset page");
+            }
+            let deep = expected.len().saturating_sub(30);
+            let tail = manager
+                .list(
+                    filter,
+                    sort,
+                    Page::Offset {
+                        offset: deep as u64,
+                        limit: 50,
+                    },
+                )
+                .unwrap();
+            assert_eq!(ids(tail), want(deep, 50), "{filter:?} {sort:?} deep offset");
+        }
+    };
+
+    check(&SessionFilter::default(), &|_| true);
+    check(
+        &SessionFilter {
+            user_id: Some("user42".into()),
+            ..Default::default()
+        },
+        &|s| s.user_id.as_deref() == Some("user42"),
+    );
+    check(
+        &SessionFilter {
+            status: Status::Active,
+            ..Default::default()
+        },
+        &|s| s.expires_at > now,
+    );
+    check(
+        &SessionFilter {
+            status: Status::Expired,
+            user_id: Some("user7".into()),
+            ..Default::default()
+        },
+        &|s| s.expires_at <= now && s.user_id.as_deref() == Some("user7"),
+    );
+    let prefix = rows[1234].id.to_string()[..3].to_uppercase();
+    check(
+        &SessionFilter {
+            id_prefix: Some(prefix.clone()),
+            ..Default::default()
+        },
+        &|s| s.id.to_string().starts_with(&prefix.to_lowercase()),
+    );
+    check(
+        &SessionFilter {
+            data_contains: Some("tag7".into()),
+            status: Status::Active,
+            ..Default::default()
+        },
+        &|s| s.data["tag"] == json!("Tag7") && s.expires_at > now,
+    );
+    let nothing = SessionFilter {
+        id_prefix: Some("zz' OR 1=1 --".into()),
+        ..Default::default()
+    };
+    assert_eq!(manager.count(&nothing).unwrap(), 0);
+    assert!(manager
+        .list(&nothing, Sort::default(), Page::first(10))
+        .unwrap()
+        .is_empty());
+    let percent = SessionFilter {
+        data_contains: Some("%".into()),
+        ..Default::default()
+    };
+    assert_eq!(manager.count(&percent).unwrap(), 0, "no LIKE wildcards");
+}
+
+fn stats_count_and_bucket_by_hour(db: &TestDatabase) {
+    let (manager, _clock) = manual(db);
+    let hour = |h: i64| start() + Duration::hours(h);
+    let mut rows = Vec::new();
+    for (i, (created_hours_ago, expires_in_hours, user)) in [
+        (0, 1, Some("alice")),
+        (0, 1, Some("alice")),
+        (1, 2, Some("bob")),
+        (2, -1, Some("alice")),
+        (30, -2, None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut row = fake(i as u32, hour(expires_in_hours), user.map(str::to_owned));
+        row.created_at = hour(-created_hours_ago) - Duration::minutes(1);
+        rows.push(row);
+    }
+    manager.import(&rows).unwrap();
+    let stats = manager.stats(24, 10).unwrap();
+    assert_eq!(
+        (
+            stats.total,
+            stats.active,
+            stats.expired,
+            stats.distinct_users
+        ),
+        (5, 3, 2, 2)
+    );
+    let per_hour: Vec<(u32, u64)> = stats
+        .created_per_hour
+        .iter()
+        .map(|h| (chrono::Timelike::hour(&h.hour), h.sessions))
+        .collect();
+    assert_eq!(
+        per_hour,
+        vec![(9, 1), (10, 1), (11, 2)],
+        "created 11:59, 10:59, 09:59; the 30 h old one is outside"
+    );
+    let expiring: Vec<(u32, u64)> = stats
+        .expiring_per_hour
+        .iter()
+        .map(|h| (chrono::Timelike::hour(&h.hour), h.sessions))
+        .collect();
+    assert_eq!(expiring, vec![(13, 2), (14, 1)]);
+    let users: Vec<(&str, u64)> = stats
+        .top_users
+        .iter()
+        .map(|u| (u.user_id.as_str(), u.sessions))
+        .collect();
+    assert_eq!(users, vec![("alice", 3), ("bob", 1)]);
+}
+
+fn migrations_are_idempotent(db: &TestDatabase) {
+    let database = db.database();
+    assert!(database.pending_migrations().unwrap().is_empty());
+    assert!(database.run_migrations().unwrap().is_empty());
+}
+
+backend_tests!(
+    created_round_trips_with_exact_timestamps,
+    expired_rows_are_never_loaded,
+    unknown_ids_load_nothing,
+    create_retries_on_id_collision,
+    sixteen_threads_applying_different_keys_all_survive,
+    apply_merges_into_the_current_data,
+    apply_after_delete_is_gone_and_creates_nothing,
+    apply_can_cycle_the_id_with_its_changes,
+    touch_renews_only_the_expiry,
+    load_is_one_select,
+    cycle_id_moves_the_row,
+    replace_data_refuses_a_stale_version,
+    corrupt_rows_give_typed_errors,
+    oversized_data_is_refused_whole,
+    purge_removes_exactly_the_expired_rows_in_batches,
+    set_expiry_and_delete_for_user,
+    paging_and_filters_at_100_000_rows,
+    stats_count_and_bucket_by_hour,
+    migrations_are_idempotent,
+);
