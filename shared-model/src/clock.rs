@@ -13,6 +13,12 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
 /// Rounds a time down to whole microseconds, the precision every backend stores.
 ///
 /// The manager applies this to every timestamp it writes, so a value read back

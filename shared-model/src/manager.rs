@@ -284,8 +284,9 @@ impl SessionManager {
     ///
     /// # Errors
     ///
-    /// [`Error::CorruptData`] when the stored data is not a JSON object; database
-    /// errors otherwise.
+    /// [`Error::CorruptData`] when the stored data is not a JSON object,
+    /// [`Error::TooLarge`] when it is over the manager's limit (written around the
+    /// manager); database errors otherwise.
     pub fn load(&self, id: &SessionId) -> Result<Option<Session>> {
         let key = id.to_string();
         let now = self.now_naive();
@@ -295,7 +296,13 @@ impl SessionManager {
             .select(SessionRow::as_select())
             .first(conn)
             .optional()?))?;
-        row.map(SessionRow::decode_or_error).transpose()
+        match row {
+            Some(row) if row.data.len() > self.max_data_bytes => Err(Error::TooLarge {
+                size: row.data.len(),
+                limit: self.max_data_bytes,
+            }),
+            row => row.map(SessionRow::decode_or_error).transpose(),
+        }
     }
 
     /// The session whether expired or not (for the inspector).

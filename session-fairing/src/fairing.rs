@@ -1,0 +1,406 @@
+//! The `Sessions` fairing: load at request, save at response, purge in the background.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::{Cookie, Header, Status};
+use rocket::{Build, Data, Orbit, Request, Response, Rocket};
+use shared_model::{Clock, Database, SessionId, SessionManager};
+
+use crate::config::{SameSite, Settings};
+use crate::state::{within_absolute_timeout, Plan, State, Write};
+use crate::Error;
+
+/// Rows deleted per statement by the background purge.
+const PURGE_BATCH: u32 = 1_000;
+
+/// The fairing that gives every request a database-backed session.
+///
+/// ```rust,no_run
+/// # #[macro_use] extern crate rocket;
+/// use session_fairing::Sessions;
+///
+/// #[launch]
+/// fn rocket() -> _ {
+///     rocket::build().attach(Sessions::fairing())
+/// }
+/// ```
+///
+/// Configuration comes from the `session` section of Rocket's figment (see
+/// [`Config`](crate::Config)). Attach it once; the order among other fairings
+/// does not matter.
+pub struct Sessions {
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl Sessions {
+    /// The fairing, configured from Rocket's figment at ignite.
+    #[must_use]
+    pub fn fairing() -> Self {
+        Self { clock: None }
+    }
+
+    /// Reads "now" from `clock` instead of the system clock (for tests of expiry).
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+}
+
+/// The session manager of a Rocket that has the fairing attached (after ignite),
+/// for work outside a request's own session: "log out everywhere"
+/// (`delete_for_user`), admin pages, statistics.
+///
+/// The manager is synchronous: call it inside `rocket::tokio::task::spawn_blocking`.
+#[must_use]
+pub fn manager<P: rocket::Phase>(rocket: &Rocket<P>) -> Option<&SessionManager> {
+    rocket.state::<Store>().map(|store| &store.manager)
+}
+
+/// The validated settings of a Rocket that has the fairing attached (after ignite).
+#[must_use]
+pub fn settings<P: rocket::Phase>(rocket: &Rocket<P>) -> Option<&Settings> {
+    rocket.state::<Store>().map(|store| &store.settings)
+}
+
+/// Managed state: the manager and the validated settings.
+pub(crate) struct Store {
+    pub manager: SessionManager,
+    pub settings: Settings,
+}
+
+/// Request-local state (a private type so no one else can occupy the slot).
+pub(crate) struct RequestSession(pub Loaded);
+
+pub(crate) enum Loaded {
+    Absent,
+    Ready(Mutex<State>),
+    Failed(Error),
+}
+
+impl RequestSession {
+    pub fn absent() -> Self {
+        Self(Loaded::Absent)
+    }
+}
+
+/// Runs blocking database work off the async executor.
+pub(crate) async fn run_blocking<T, F>(work: F) -> Result<T, Error>
+where
+    F: FnOnce() -> shared_model::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match rocket::tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(Error::from),
+        Err(join_error) => Err(Error::Task(join_error.to_string())),
+    }
+}
+
+#[rocket::async_trait]
+impl Fairing for Sessions {
+    fn info(&self) -> Info {
+        Info {
+            name: "Sessions",
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response | Kind::Singleton,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        let settings = match Settings::from_figment(rocket.figment()) {
+            Ok(settings) => settings,
+            Err(error) => {
+                log::error!("{error}");
+                return Err(rocket);
+            }
+        };
+        let url = settings.database_url.clone();
+        let (pool_size, pool_timeout) = (settings.pool_size, settings.pool_timeout);
+        let migrate = settings.run_migrations;
+        let opened = run_blocking(move || {
+            let builder = Database::builder(&url)
+                .pool_size(pool_size)
+                .connection_timeout(pool_timeout)
+                .busy_timeout(pool_timeout);
+            if !migrate {
+                // The app may start before its database; requests get 503 until it is up.
+                return builder.connect_lazy();
+            }
+            let db = builder.connect()?;
+            for version in db.run_migrations()? {
+                log::info!("sessions: applied migration {version}");
+            }
+            Ok(db)
+        })
+        .await;
+        let db = match opened {
+            Ok(db) => db,
+            Err(error) => {
+                log::error!("sessions: cannot open {}: {error}", settings.database_url);
+                return Err(rocket);
+            }
+        };
+        log::info!("sessions: {} at {}", db.backend(), db.display_url());
+        let mut manager = SessionManager::new(db).with_max_data_bytes(settings.max_data_bytes);
+        if let Some(clock) = &self.clock {
+            manager = manager.with_clock(Arc::clone(clock));
+        }
+        Ok(rocket.manage(Store { manager, settings }))
+    }
+
+    async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
+        let Some(store) = rocket.state::<Store>() else {
+            return;
+        };
+        let Some(period) = store.settings.purge_interval else {
+            return;
+        };
+        let manager = store.manager.clone();
+        let mut shutdown = rocket.shutdown();
+        rocket::tokio::spawn(async move {
+            let mut ticks = rocket::tokio::time::interval(period);
+            ticks.set_missed_tick_behavior(rocket::tokio::time::MissedTickBehavior::Delay);
+            loop {
+                rocket::tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = ticks.tick() => {}
+                }
+                let manager = manager.clone();
+                match run_blocking(move || manager.purge_expired(PURGE_BATCH)).await {
+                    Ok(0) => {}
+                    Ok(removed) => log::info!("sessions: purged {removed} expired sessions"),
+                    Err(error) => log::warn!("sessions: purge failed (will retry): {error}"),
+                }
+            }
+        });
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
+        let Some(store) = request.rocket().state::<Store>() else {
+            return;
+        };
+        let id = session_id_from_cookies(request, &store.settings.cookie_name);
+        let loaded = match id {
+            // No cookie, or nothing that could be an id: never touch the database.
+            None => Loaded::Ready(Mutex::new(State::fresh())),
+            Some(id) => load(store, id).await,
+        };
+        request.local_cache(|| RequestSession(loaded));
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let Some(store) = request.rocket().state::<Store>() else {
+            return;
+        };
+        let Loaded::Ready(state) = &request.local_cache(RequestSession::absent).0 else {
+            return;
+        };
+        if response.status().code >= 500 {
+            return;
+        }
+        let now = store.manager.now();
+        let plan = state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .plan(&store.settings, now);
+        let manager = store.manager.clone();
+        match run_blocking(move || execute(&manager, plan)).await {
+            Ok(Saved::Nothing) => {}
+            Ok(Saved::Deleted) => add_cookie(response, removal_cookie(&store.settings)),
+            Ok(Saved::Stored {
+                id,
+                expires_at,
+                id_changed,
+            }) => {
+                if id_changed || store.settings.cookie_persistent {
+                    add_cookie(
+                        response,
+                        session_cookie(&store.settings, id, expires_at, now),
+                    );
+                }
+            }
+            Err(error) => fail(response, &error),
+        }
+    }
+}
+
+/// Loads a well-formed id into the request's state. Unknown, expired, absolutely
+/// timed out, corrupt or oversized rows are never adopted: the request starts a
+/// fresh session.
+async fn load(store: &Store, id: SessionId) -> Loaded {
+    let manager = store.manager.clone();
+    match run_blocking(move || manager.load(&id)).await {
+        Ok(Some(row)) if within_absolute_timeout(&row, &store.settings, store.manager.now()) => {
+            Loaded::Ready(Mutex::new(State::from_row(row)))
+        }
+        Ok(_) => Loaded::Ready(Mutex::new(State::fresh())),
+        Err(Error::Store(error))
+            if matches!(
+                *error,
+                shared_model::Error::CorruptData(_) | shared_model::Error::TooLarge { .. }
+            ) =>
+        {
+            log::warn!("sessions: not adopting session {id}: {error}");
+            Loaded::Ready(Mutex::new(State::fresh()))
+        }
+        Err(error) => {
+            log::error!("sessions: cannot load a session: {error}");
+            Loaded::Failed(error)
+        }
+    }
+}
+
+/// The first well-formed session id among the cookies named `name`, in header
+/// order (several `Cookie` headers and repeated names included), then in Rocket's
+/// cookie jar (where local test clients put cookies).
+fn session_id_from_cookies(request: &Request<'_>, name: &str) -> Option<SessionId> {
+    let from_headers = request
+        .headers()
+        .get("Cookie")
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim())
+        });
+    let jar = request.cookies();
+    let from_jar = jar.get(name).map(|cookie| cookie.value());
+    from_headers
+        .chain(from_jar)
+        .find_map(|value| value.parse::<SessionId>().ok())
+}
+
+/// What the end-of-request writes did.
+enum Saved {
+    /// Nothing was written (or a renewal found the row gone).
+    Nothing,
+    /// The session was deleted and no new one stored.
+    Deleted,
+    /// A session row now lives under `id` until `expires_at`.
+    Stored {
+        id: SessionId,
+        expires_at: DateTime<Utc>,
+        /// The browser does not know `id` yet.
+        id_changed: bool,
+    },
+}
+
+/// Carries out a plan: the delete first (logout), then the write.
+fn execute(manager: &SessionManager, plan: Plan) -> shared_model::Result<Saved> {
+    if let Some(id) = plan.delete {
+        manager.delete(&id)?;
+    }
+    Ok(match plan.write {
+        Write::Nothing if plan.delete.is_some() => Saved::Deleted,
+        Write::Nothing => Saved::Nothing,
+        Write::Create {
+            data,
+            user_id,
+            expires_at,
+        } => {
+            let created = manager.create(data, user_id.as_deref(), expires_at)?;
+            Saved::Stored {
+                id: created.id,
+                expires_at: created.expires_at,
+                id_changed: true,
+            }
+        }
+        Write::Apply {
+            id,
+            changes,
+            expires_at,
+        } => {
+            let written = manager.apply(&id, &changes, expires_at)?;
+            Saved::Stored {
+                id: written.id,
+                expires_at: written.expires_at,
+                id_changed: written.id != id,
+            }
+        }
+        Write::Touch { id, expires_at } => {
+            if manager.touch(&id, expires_at)? {
+                Saved::Stored {
+                    id,
+                    expires_at,
+                    id_changed: false,
+                }
+            } else {
+                Saved::Nothing
+            }
+        }
+    })
+}
+
+/// The session cookie with every configured attribute.
+fn cookie_base(settings: &Settings, value: String) -> Cookie<'static> {
+    let mut cookie = Cookie::build((settings.cookie_name.clone(), value))
+        .path(settings.cookie_path.clone())
+        .secure(settings.cookie_secure)
+        .http_only(settings.cookie_http_only)
+        .same_site(match settings.cookie_same_site {
+            SameSite::Strict => rocket::http::SameSite::Strict,
+            SameSite::Lax => rocket::http::SameSite::Lax,
+            SameSite::None => rocket::http::SameSite::None,
+        })
+        .build();
+    if let Some(domain) = &settings.cookie_domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie
+}
+
+fn session_cookie(
+    settings: &Settings,
+    id: SessionId,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Cookie<'static> {
+    let mut cookie = cookie_base(settings, id.to_string());
+    if settings.cookie_persistent {
+        let seconds = (expires_at - now).num_seconds().max(0);
+        cookie.set_max_age(rocket::time::Duration::seconds(seconds));
+    }
+    cookie
+}
+
+/// A cookie that makes the browser drop the session cookie: same name, Path,
+/// Domain, Secure, HttpOnly and SameSite, empty value, expired.
+fn removal_cookie(settings: &Settings) -> Cookie<'static> {
+    let mut cookie = cookie_base(settings, String::new());
+    cookie.make_removal();
+    cookie
+}
+
+/// Adds `Set-Cookie` directly (cookies added to the jar in `on_response` are
+/// dropped) and keeps the response out of shared caches.
+fn add_cookie(response: &mut Response<'_>, cookie: Cookie<'static>) {
+    response.adjoin_header(cookie);
+    if !response.headers().contains("Cache-Control") {
+        response.set_header(Header::new("Cache-Control", "no-store"));
+    }
+}
+
+/// Replaces the handler's response when the session could not be saved: the
+/// client must not believe a change was stored.
+fn fail(response: &mut Response<'_>, error: &Error) {
+    let status = match error {
+        Error::Store(store) if matches!(**store, shared_model::Error::Gone(_)) => Status::Conflict,
+        other => other.status(),
+    };
+    if status == Status::Conflict {
+        log::warn!("sessions: not saved, the session ended during the request: {error}");
+    } else {
+        log::error!("sessions: could not save the session: {error}");
+    }
+    let body = match status {
+        Status::Conflict => "session ended during the request; nothing was saved\n",
+        Status::ServiceUnavailable => "session store unavailable; nothing was saved\n",
+        _ => "could not save the session\n",
+    };
+    *response = Response::build()
+        .status(status)
+        .header(Header::new("Cache-Control", "no-store"))
+        .header(rocket::http::ContentType::Plain)
+        .sized_body(body.len(), std::io::Cursor::new(body))
+        .finalize();
+}

@@ -1,0 +1,281 @@
+//! The `Session` request guard.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use rocket::http::Status;
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::serde::de::DeserializeOwned;
+use rocket::serde::{Deserialize, Serialize};
+use rocket::{Ignite, Rocket, Sentinel};
+use serde_json::Value;
+use shared_model::SessionId;
+
+use crate::fairing::{Loaded, RequestSession, Store};
+use crate::state::State;
+use crate::{Error, Result};
+
+/// The data key that holds flash messages, as in the seed framework.
+pub const FLASH_KEY: &str = "flash_messages";
+
+/// A one-time message for the next page, stored under [`FLASH_KEY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(crate = "rocket::serde")]
+pub struct Flash {
+    /// The text.
+    pub message: String,
+    /// A category for styling, e.g. `success`, `info`, `warning`, `error`.
+    pub category: String,
+}
+
+/// The current request's session: a JSON object you read and change like a map.
+///
+/// Changes are saved when the response leaves, if its status is below 500: a new
+/// session is inserted then (a visitor who stores nothing gets no row and no
+/// cookie), an existing one is saved as a change set merged into the stored data,
+/// so concurrent requests that change different keys all keep their changes.
+///
+/// Use it as a request guard:
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use session_fairing::Session;
+///
+/// #[post("/cart/<item>")]
+/// fn add(session: Session<'_>, item: &str) -> Result<String, session_fairing::Error> {
+///     let mut cart: Vec<String> = session.get("cart").unwrap_or_default();
+///     cart.push(item.to_owned());
+///     session.insert("cart", &cart)?;
+///     Ok(format!("{} items", cart.len()))
+/// }
+/// ```
+///
+/// If the session could not be loaded (database down), the guard fails with
+/// `503 Service Unavailable`. Using the guard without the fairing attached aborts
+/// launch.
+pub struct Session<'r> {
+    state: &'r Mutex<State>,
+    store: &'r Store,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("id", &state.bound.map(|bound| bound.id))
+            .field("is_new", &state.bound.is_none())
+            .field("is_modified", &state.is_modified())
+            .field("keys", &state.data.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Session<'r> {
+    type Error = Error;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
+        let Some(store) = request.rocket().state::<Store>() else {
+            log::error!("{}", Error::NotAttached);
+            return Outcome::Error((Status::InternalServerError, Error::NotAttached));
+        };
+        match &request.local_cache(RequestSession::absent).0 {
+            Loaded::Ready(state) => Outcome::Success(Session { state, store }),
+            // Logged once, when the load failed.
+            Loaded::Failed(error) => Outcome::Error((error.status(), error.clone())),
+            Loaded::Absent => {
+                log::error!("session guard used on a request the Sessions fairing did not see");
+                Outcome::Error((Status::InternalServerError, Error::NotAttached))
+            }
+        }
+    }
+}
+
+impl Sentinel for Session<'_> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        if rocket.state::<Store>().is_none() {
+            log::error!(
+                "a route uses the `Session` guard but {}",
+                Error::NotAttached
+            );
+            return true;
+        }
+        false
+    }
+}
+
+impl Session<'_> {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value under `key`, converted to `T`; `None` when the key is absent or
+    /// holds something that is not a `T` (use [`try_get`](Self::try_get) to tell
+    /// the two apart).
+    #[must_use]
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.try_get(key).ok().flatten()
+    }
+
+    /// The value under `key`, converted to `T`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] when the stored value is not a `T`.
+    pub fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let Some(value) = self.get_value(key) else {
+            return Ok(None);
+        };
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| Error::Json {
+                key: key.to_owned(),
+                message: e.to_string(),
+            })
+    }
+
+    /// The raw JSON value under `key`.
+    #[must_use]
+    pub fn get_value(&self, key: &str) -> Option<Value> {
+        self.lock().data.get(key).cloned()
+    }
+
+    /// Stores `value` under `key`. Storing under `user_id` also sets the session's
+    /// [`user_id`](Self::user_id) column (a string as is, a number as its digits,
+    /// `null` clears it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Json`] when `value` cannot be represented as JSON (e.g. a map with
+    /// non-string keys).
+    pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
+        let value = serde_json::to_value(value).map_err(|e| Error::Json {
+            key: key.to_owned(),
+            message: e.to_string(),
+        })?;
+        self.lock().set(key.to_owned(), value);
+        Ok(())
+    }
+
+    /// Removes `key` and returns its value, if it was there.
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.lock().remove(key)
+    }
+
+    /// Whether `key` is set.
+    #[must_use]
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.lock().data.contains_key(key)
+    }
+
+    /// The keys, in order.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().data.keys().cloned().collect()
+    }
+
+    /// A copy of all the data.
+    #[must_use]
+    pub fn data(&self) -> shared_model::SessionData {
+        self.lock().data.clone()
+    }
+
+    /// Empties the data and the user, keeping the session (and its id).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Logout: the stored session and its cookie are deleted when the response
+    /// leaves. Anything stored afterwards in the same request goes into a brand-new
+    /// session with a new id.
+    pub fn delete(&self) {
+        self.lock().delete();
+    }
+
+    /// True when no stored session backs this request yet: no valid cookie came in,
+    /// or [`delete`](Self::delete) was called.
+    #[must_use]
+    pub fn is_new(&self) -> bool {
+        self.lock().bound.is_none()
+    }
+
+    /// True when this request changed the session (it will be written).
+    #[must_use]
+    pub fn is_modified(&self) -> bool {
+        self.lock().is_modified()
+    }
+
+    /// The id of the stored session, `None` while the session is new (a new
+    /// session gets its id when it is first saved).
+    #[must_use]
+    pub fn id(&self) -> Option<SessionId> {
+        self.lock().bound.map(|bound| bound.id)
+    }
+
+    /// The `user_id` column.
+    #[must_use]
+    pub fn user_id(&self) -> Option<String> {
+        self.lock().user_id.clone()
+    }
+
+    /// Sets the `user_id` column (the data is unchanged).
+    pub fn set_user_id(&self, user_id: Option<impl Into<String>>) {
+        self.lock().set_user_id(user_id.map(Into::into));
+    }
+
+    /// Gives the session a new id when saved (same data). Call it whenever the
+    /// privilege level changes; [`login`](Self::login) does.
+    pub fn cycle_id(&self) {
+        self.lock().changes.cycle_id();
+    }
+
+    /// Sets the user and cycles the id, so an id planted before login (session
+    /// fixation) is worthless after it.
+    pub fn login(&self, user_id: impl Into<String>) {
+        let mut state = self.lock();
+        state.set_user_id(Some(user_id.into()));
+        state.changes.cycle_id();
+    }
+
+    /// When the session expires after this request (renewals included).
+    #[must_use]
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.lock()
+            .expires_at_after(&self.store.settings, self.store.manager.now())
+    }
+
+    /// Adds a flash message for a later request.
+    pub fn flash(&self, message: impl Into<String>, category: impl Into<String>) {
+        let mut state = self.lock();
+        let mut flashes = flashes_in(&state);
+        flashes.push(Flash {
+            message: message.into(),
+            category: category.into(),
+        });
+        let value = serde_json::to_value(&flashes).unwrap_or(Value::Null);
+        state.set(FLASH_KEY.to_owned(), value);
+    }
+
+    /// Returns the flash messages and removes them, so they show once. Changes
+    /// nothing when there are none.
+    #[must_use]
+    pub fn take_flashes(&self) -> Vec<Flash> {
+        let mut state = self.lock();
+        let flashes = flashes_in(&state);
+        if state.data.contains_key(FLASH_KEY) {
+            state.remove(FLASH_KEY);
+        }
+        flashes
+    }
+}
+
+/// The stored flashes; entries that are not `{message, category}` are dropped.
+fn flashes_in(state: &State) -> Vec<Flash> {
+    match state.data.get(FLASH_KEY) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| serde_json::from_value(item.clone()).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
+}

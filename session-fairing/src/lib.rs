@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod error;
+mod fairing;
+mod guard;
+mod state;
+
+pub use config::{Config, ConfigError, SameSite, Settings};
+pub use error::{Error, Result};
+pub use fairing::{manager, settings, Sessions};
+pub use guard::{Flash, Session, FLASH_KEY};
+pub use shared_model::{SessionData, SessionId};

@@ -1,0 +1,896 @@
+//! The fairing and guard through Rocket's local client, on every compiled backend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rocket::figment::providers::Serialized;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::serde::json::{json, Json, Value};
+use rocket::{delete, get, post, put, routes, Build, Rocket};
+use session_fairing::{Session, Sessions};
+use shared_model::test_util::TestDatabase;
+use shared_model::{
+    backend_tests, ManualClock, SessionFilter, SessionId, SessionManager, StatementCounts,
+};
+
+// ---- the app under test ----------------------------------------------------
+
+#[get("/info")]
+fn info(session: Session<'_>) -> Json<Value> {
+    Json(json!({
+        "id": session.id().map(|id| id.to_string()),
+        "is_new": session.is_new(),
+        "is_modified": session.is_modified(),
+        "user_id": session.user_id(),
+        "keys": session.keys(),
+        "expires_at": session.expires_at().to_rfc3339(),
+        "data": session.data(),
+    }))
+}
+
+#[get("/get/<key>")]
+fn get_key(session: Session<'_>, key: &str) -> Option<Json<Value>> {
+    session.get::<Value>(key).map(Json)
+}
+
+#[get("/typed/<key>")]
+fn typed(session: Session<'_>, key: &str) -> String {
+    match session.try_get::<i64>(key) {
+        Ok(Some(n)) => format!("int {n}"),
+        Ok(None) => "absent".into(),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+#[put("/set/<key>", data = "<value>")]
+fn set_key(
+    session: Session<'_>,
+    key: &str,
+    value: Json<Value>,
+) -> Result<Status, session_fairing::Error> {
+    session.insert(key, &value.into_inner())?;
+    Ok(Status::NoContent)
+}
+
+#[delete("/remove/<key>")]
+fn remove_key(session: Session<'_>, key: &str) -> Json<Value> {
+    Json(json!({"removed": session.remove(key), "contains": session.contains_key(key)}))
+}
+
+#[post("/clear")]
+fn clear(session: Session<'_>) -> Status {
+    session.clear();
+    Status::NoContent
+}
+
+#[post("/logout?<then>")]
+fn logout(session: Session<'_>, then: Option<&str>) -> Json<Value> {
+    session.delete();
+    if let Some(key) = then {
+        session.insert(key, &true).unwrap();
+    }
+    Json(json!({"is_new": session.is_new(), "keys": session.keys()}))
+}
+
+#[post("/login/<user>")]
+fn login(session: Session<'_>, user: &str) -> Status {
+    session.login(user);
+    session.insert("username", user).unwrap();
+    Status::NoContent
+}
+
+#[post("/cycle")]
+fn cycle(session: Session<'_>) -> Status {
+    session.cycle_id();
+    Status::NoContent
+}
+
+#[post("/user/<user>")]
+fn set_user(session: Session<'_>, user: &str) -> Status {
+    if user == "none" {
+        session.set_user_id(None::<String>);
+    } else {
+        session.set_user_id(Some(user));
+    }
+    Status::NoContent
+}
+
+#[post("/flash/<category>/<message>")]
+fn flash(session: Session<'_>, category: &str, message: &str) -> Status {
+    session.flash(message, category);
+    Status::NoContent
+}
+
+#[get("/flashes")]
+fn flashes(session: Session<'_>) -> Json<Value> {
+    Json(json!(session.take_flashes()))
+}
+
+#[post("/write-then-fail")]
+fn write_then_fail(session: Session<'_>) -> Status {
+    session.insert("doomed", &1).unwrap();
+    Status::InternalServerError
+}
+
+#[get("/plain")]
+fn plain() -> &'static str {
+    "no session here"
+}
+
+#[derive(rocket::Responder)]
+struct Cached {
+    body: &'static str,
+    cache_control: Header<'static>,
+}
+
+#[get("/cached")]
+fn cached(session: Session<'_>) -> Cached {
+    session.insert("seen", &true).unwrap();
+    Cached {
+        body: "cached",
+        cache_control: Header::new("Cache-Control", "private, max-age=5"),
+    }
+}
+
+fn app(url: &str, extra: Value) -> Rocket<Build> {
+    let mut section =
+        json!({"timeout_minutes": 30, "database_url": url, "purge_interval_seconds": 0});
+    section
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    let figment = rocket::Config::figment()
+        .merge(Serialized::default("session", section))
+        .merge(("log_level", "critical"));
+    rocket::custom(figment).mount(
+        "/",
+        routes![
+            info,
+            get_key,
+            typed,
+            set_key,
+            remove_key,
+            clear,
+            logout,
+            login,
+            cycle,
+            set_user,
+            flash,
+            flashes,
+            write_then_fail,
+            plain,
+            cached
+        ],
+    )
+}
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap()
+}
+
+struct Harness {
+    client: Client,
+    clock: ManualClock,
+}
+
+impl Harness {
+    async fn new(db: &TestDatabase, extra: Value) -> Self {
+        let clock = ManualClock::new(start());
+        let rocket = app(db.url(), extra).attach(Sessions::fairing().with_clock(clock.clone()));
+        let client = Client::untracked(rocket).await.expect("launch");
+        Self { client, clock }
+    }
+
+    fn manager(&self) -> &SessionManager {
+        session_fairing::manager(self.client.rocket()).unwrap()
+    }
+
+    fn counts(&self) -> StatementCounts {
+        self.manager().database().statement_counts()
+    }
+
+    fn rows(&self) -> u64 {
+        self.manager().count(&SessionFilter::default()).unwrap()
+    }
+
+    async fn request(
+        &self,
+        method: rocket::http::Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.req(method, path.to_owned());
+        if let Some(cookie) = cookie {
+            request = request.header(Header::new("Cookie", cookie.to_owned()));
+        }
+        if let Some(body) = body {
+            request = request.header(ContentType::JSON).body(body.to_string());
+        }
+        Reply::read(request.dispatch().await).await
+    }
+
+    async fn get(&self, path: &str, id: Option<&str>) -> Reply {
+        self.request(
+            rocket::http::Method::Get,
+            path,
+            id.map(|id| format!("session_id={id}")).as_deref(),
+            None,
+        )
+        .await
+    }
+
+    async fn post(&self, path: &str, id: Option<&str>) -> Reply {
+        self.request(
+            rocket::http::Method::Post,
+            path,
+            id.map(|id| format!("session_id={id}")).as_deref(),
+            None,
+        )
+        .await
+    }
+
+    async fn put(&self, path: &str, id: Option<&str>, body: Value) -> Reply {
+        self.request(
+            rocket::http::Method::Put,
+            path,
+            id.map(|id| format!("session_id={id}")).as_deref(),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// What a test looks at in a response.
+#[derive(Debug)]
+struct Reply {
+    status: Status,
+    set_cookies: Vec<String>,
+    cache_control: Option<String>,
+    body: String,
+}
+
+impl Reply {
+    async fn read(response: LocalResponse<'_>) -> Self {
+        let status = response.status();
+        let set_cookies = response
+            .headers()
+            .get("Set-Cookie")
+            .map(str::to_owned)
+            .collect();
+        let cache_control = response
+            .headers()
+            .get_one("Cache-Control")
+            .map(str::to_owned);
+        let body = response.into_string().await.unwrap_or_default();
+        Self {
+            status,
+            set_cookies,
+            cache_control,
+            body,
+        }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The session id the response sets, if it sets one (not a removal).
+    fn new_id(&self) -> Option<String> {
+        self.set_cookies.iter().find_map(|cookie| {
+            let value = cookie.strip_prefix("session_id=")?.split(';').next()?;
+            (!value.is_empty()).then(|| value.to_owned())
+        })
+    }
+
+    fn removes_cookie(&self) -> bool {
+        self.set_cookies
+            .iter()
+            .any(|cookie| cookie.starts_with("session_id=;") && cookie.contains("Max-Age=0"))
+    }
+}
+
+fn attributes(cookie: &str) -> Vec<String> {
+    let mut parts: Vec<String> = cookie.split("; ").skip(1).map(str::to_owned).collect();
+    parts.retain(|part| !part.starts_with("Expires="));
+    parts.sort();
+    parts
+}
+
+// ---- the suite ---------------------------------------------------------------
+
+fn untouched_sessions_leave_no_row_and_no_cookie(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let before = h.counts();
+        let reply = h.get("/info", None).await;
+        assert_eq!(reply.status, Status::Ok);
+        assert_eq!(reply.json()["is_new"], json!(true));
+        assert_eq!(reply.json()["id"], Value::Null);
+        assert!(reply.set_cookies.is_empty(), "{:?}", reply.set_cookies);
+        assert_eq!((h.counts() - before).total(), 0, "no statement at all");
+        assert_eq!(h.rows(), 0);
+        // Reading flashes that are not there changes nothing either.
+        let reply = h.get("/flashes", None).await;
+        assert_eq!(reply.json(), json!([]));
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(h.rows(), 0);
+    })
+}
+
+fn first_write_creates_the_row_and_the_cookie(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let reply = h.put("/set/cart", None, json!(["apple"])).await;
+        assert_eq!(reply.status, Status::NoContent);
+        let id = reply.new_id().expect("cookie set");
+        assert_eq!(reply.cache_control.as_deref(), Some("no-store"));
+        let cookie = &reply.set_cookies[0];
+        assert_eq!(
+            attributes(cookie),
+            vec!["HttpOnly", "Path=/", "SameSite=Lax"],
+            "{cookie}"
+        );
+        assert_eq!(h.rows(), 1);
+        let stored = h.manager().load(&id.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(stored.data["cart"], json!(["apple"]));
+        assert_eq!(stored.expires_at, start() + Duration::minutes(30));
+
+        let info = h.get("/info", Some(&id)).await;
+        assert_eq!(info.json()["is_new"], json!(false));
+        assert_eq!(info.json()["is_modified"], json!(false));
+        assert_eq!(info.json()["id"], json!(id));
+        assert_eq!(info.json()["keys"], json!(["cart"]));
+        assert!(
+            info.set_cookies.is_empty(),
+            "an existing session cookie is not resent"
+        );
+    })
+}
+
+fn the_map_api_reads_and_writes_data(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let raw_id = h.put("/set/n", None, json!(41)).await.new_id().unwrap();
+        let id = Some(raw_id.as_str());
+        assert_eq!(h.get("/get/n", id).await.json(), json!(41));
+        assert_eq!(h.get("/get/missing", id).await.status, Status::NotFound);
+        assert_eq!(h.get("/typed/n", id).await.body, "int 41");
+        h.put("/set/word", id, json!("hello")).await;
+        assert!(h
+            .get("/typed/word", id)
+            .await
+            .body
+            .starts_with("error session value \"word\""));
+        assert_eq!(h.get("/typed/missing", id).await.body, "absent");
+        let removed = h
+            .request(
+                rocket::http::Method::Delete,
+                "/remove/n",
+                Some(&format!("session_id={raw_id}")),
+                None,
+            )
+            .await;
+        assert_eq!(removed.json(), json!({"removed": 41, "contains": false}));
+        assert_eq!(h.get("/info", id).await.json()["keys"], json!(["word"]));
+        // Setting the data key `user_id` sets the column too.
+        h.put("/set/user_id", id, json!(7)).await;
+        assert_eq!(h.get("/info", id).await.json()["user_id"], json!("7"));
+        assert_eq!(
+            h.manager()
+                .load(&raw_id.parse().unwrap())
+                .unwrap()
+                .unwrap()
+                .user_id
+                .as_deref(),
+            Some("7")
+        );
+        // clear() empties data and user but keeps the session and its id.
+        let cleared = h.post("/clear", id).await;
+        assert!(cleared.set_cookies.is_empty());
+        let info = h.get("/info", id).await.json();
+        assert_eq!(info["keys"], json!([]));
+        assert_eq!(info["user_id"], Value::Null);
+        assert_eq!(info["id"], json!(raw_id));
+        // set_user_id sets only the column.
+        h.post("/user/bob", id).await;
+        let info = h.get("/info", id).await.json();
+        assert_eq!(
+            (info["user_id"].clone(), info["keys"].clone()),
+            (json!("bob"), json!([]))
+        );
+        h.post("/user/none", id).await;
+        assert_eq!(h.get("/info", id).await.json()["user_id"], Value::Null);
+    })
+}
+
+fn flashes_show_once(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let id = h
+            .post("/flash/success/Welcome%20back!", None)
+            .await
+            .new_id()
+            .unwrap();
+        h.post("/flash/info/second", Some(&id)).await;
+        let stored = h.manager().load(&id.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(
+            stored.data["flash_messages"],
+            json!([{"message": "Welcome back!", "category": "success"}, {"message": "second", "category": "info"}])
+        );
+        let first = h.get("/flashes", Some(&id)).await.json();
+        assert_eq!(first.as_array().unwrap().len(), 2);
+        assert_eq!(first[0]["message"], json!("Welcome back!"));
+        assert_eq!(
+            h.get("/flashes", Some(&id)).await.json(),
+            json!([]),
+            "gone after reading"
+        );
+    })
+}
+
+fn malformed_and_unknown_cookies_are_never_adopted(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        for malformed in [
+            "not-an-id",
+            "' OR 1=1 --",
+            "9B2F0C4E-1D3A-4F6B-8C2D-0E1F2A3B4C5D",
+            "9b2f0c4e1d3a4f6b8c2d0e1f2a3b4c5d",
+            "",
+        ] {
+            let before = h.counts();
+            let reply = h.get("/info", Some(malformed)).await;
+            assert_eq!(reply.json()["is_new"], json!(true), "{malformed:?}");
+            assert_eq!(
+                (h.counts() - before).total(),
+                0,
+                "{malformed:?} reached the database"
+            );
+        }
+        // Well-formed but unknown (forged or tampered): one lookup, then a fresh session
+        // with a new id, never the one sent.
+        let forged = SessionId::generate().to_string();
+        let before = h.counts();
+        let reply = h.put("/set/a", Some(&forged), json!(1)).await;
+        let spent = h.counts() - before;
+        assert_eq!(spent.reads, 1);
+        let issued = reply.new_id().unwrap();
+        assert_ne!(issued, forged);
+        assert!(h.manager().get(&forged.parse().unwrap()).unwrap().is_none());
+        // A tampered copy of a real id (one character changed) is unknown too.
+        let mut tampered = issued.clone().into_bytes();
+        tampered[0] = if tampered[0] == b'a' { b'b' } else { b'a' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(
+            h.get("/info", Some(&tampered)).await.json()["is_new"],
+            json!(true)
+        );
+        // Repeated cookies: the first well-formed id is used.
+        let reply = h
+            .request(
+                rocket::http::Method::Get,
+                "/info",
+                Some(&format!(
+                    "session_id=junk; session_id={issued}; session_id={forged}"
+                )),
+                None,
+            )
+            .await;
+        assert_eq!(reply.json()["id"], json!(issued));
+    })
+}
+
+fn idle_and_absolute_expiry_follow_the_clock(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(
+            db,
+            json!({"absolute_timeout_minutes": 60, "renew_interval_seconds": 0}),
+        )
+        .await;
+        let id = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        // Idle: valid until 30 minutes after the last activity, renewed by each request.
+        h.clock.advance(Duration::minutes(29));
+        assert_eq!(
+            h.get("/info", Some(&id)).await.json()["is_new"],
+            json!(false)
+        );
+        h.clock.advance(Duration::minutes(29));
+        let info = h.get("/info", Some(&id)).await.json();
+        assert_eq!(info["is_new"], json!(false), "renewed at minute 29");
+        // Absolute: created at 0, capped at 60 whatever the activity.
+        let expected_cap = start() + Duration::minutes(60);
+        assert_eq!(info["expires_at"], json!(expected_cap.to_rfc3339()));
+        h.clock.set(expected_cap - Duration::seconds(1));
+        assert_eq!(
+            h.get("/info", Some(&id)).await.json()["is_new"],
+            json!(false)
+        );
+        h.clock.set(expected_cap);
+        assert_eq!(
+            h.get("/info", Some(&id)).await.json()["is_new"],
+            json!(true),
+            "absolute timeout"
+        );
+
+        // Idle expiry without activity.
+        let other = h.put("/set/b", None, json!(2)).await.new_id().unwrap();
+        h.clock.advance(Duration::minutes(30));
+        let reply = h.put("/set/c", Some(&other), json!(3)).await;
+        assert_ne!(
+            reply.new_id().unwrap(),
+            other,
+            "an expired id is never adopted"
+        );
+        assert_eq!(
+            h.get("/info", Some(&reply.new_id().unwrap())).await.json()["keys"],
+            json!(["c"])
+        );
+    })
+}
+
+fn renewals_are_throttled(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await; // renew interval min(60 s, 3 min) = 60 s
+        let id = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        h.clock.advance(Duration::seconds(59));
+        let before = h.counts();
+        h.get("/info", Some(&id)).await;
+        let spent = h.counts() - before;
+        assert_eq!(
+            (spent.reads, spent.writes),
+            (1, 0),
+            "one SELECT, no write within the interval"
+        );
+        h.clock.advance(Duration::seconds(1));
+        let before = h.counts();
+        let reply = h.get("/info", Some(&id)).await;
+        let spent = h.counts() - before;
+        assert_eq!(
+            (spent.reads, spent.writes),
+            (1, 1),
+            "one SELECT and one UPDATE when due"
+        );
+        assert!(
+            reply.set_cookies.is_empty(),
+            "browser-session cookies are not resent on renewal"
+        );
+        let stored = h.manager().load(&id.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(
+            stored.expires_at,
+            start() + Duration::seconds(60) + Duration::minutes(30)
+        );
+
+        let eager = Harness::new(db, json!({"renew_interval_seconds": 0})).await;
+        let id = eager.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        for _ in 0..3 {
+            eager.clock.advance(Duration::seconds(1));
+            let before = eager.counts();
+            eager.get("/info", Some(&id)).await;
+            assert_eq!(
+                (eager.counts() - before).writes,
+                1,
+                "renew_interval_seconds = 0 renews every time"
+            );
+        }
+    })
+}
+
+fn login_rotates_the_id(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let planted = h
+            .put("/set/cart", None, json!(["x"]))
+            .await
+            .new_id()
+            .unwrap();
+        let reply = h.post("/login/alice", Some(&planted)).await;
+        let authenticated = reply.new_id().expect("new cookie");
+        assert_ne!(authenticated, planted);
+        let info = h.get("/info", Some(&authenticated)).await.json();
+        assert_eq!(info["user_id"], json!("alice"));
+        assert_eq!(info["data"], json!({"cart": ["x"], "username": "alice"}));
+        let old = h.get("/info", Some(&planted)).await.json();
+        assert_eq!(old["is_new"], json!(true), "the pre-login id is dead");
+        assert_eq!(old["keys"], json!([]));
+        assert_eq!(h.rows(), 1);
+        // cycle_id alone: same data, new id.
+        let cycled = h
+            .post("/cycle", Some(&authenticated))
+            .await
+            .new_id()
+            .unwrap();
+        assert_ne!(cycled, authenticated);
+        assert_eq!(
+            h.get("/info", Some(&cycled)).await.json()["data"],
+            info["data"]
+        );
+        // A new session logging in just gets its first id.
+        let fresh = h.post("/login/bob", None).await;
+        assert_eq!(
+            h.get("/info", Some(&fresh.new_id().unwrap())).await.json()["user_id"],
+            json!("bob")
+        );
+    })
+}
+
+fn logout_deletes_row_and_cookie(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(
+            db,
+            json!({"cookie_domain": "example.test", "cookie_path": "/app"}),
+        )
+        .await;
+        let id = h.post("/login/alice", None).await.new_id().unwrap();
+        let reply = h.post("/logout", Some(&id)).await;
+        assert_eq!(reply.json(), json!({"is_new": true, "keys": []}));
+        assert!(reply.removes_cookie(), "{:?}", reply.set_cookies);
+        assert_eq!(
+            attributes(&reply.set_cookies[0]),
+            vec![
+                "Domain=example.test",
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/app",
+                "SameSite=Lax"
+            ]
+        );
+        assert_eq!(reply.cache_control.as_deref(), Some("no-store"));
+        assert_eq!(h.rows(), 0);
+        assert_eq!(
+            h.get("/info", Some(&id)).await.json()["is_new"],
+            json!(true),
+            "stolen id is worthless"
+        );
+    })
+}
+
+fn delete_then_insert_starts_a_new_session(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let id = h.post("/login/alice", None).await.new_id().unwrap();
+        let reply = h.post("/logout?then=flash", Some(&id)).await;
+        assert_eq!(reply.json(), json!({"is_new": true, "keys": ["flash"]}));
+        let new_id = reply.new_id().expect("new session cookie");
+        assert_ne!(new_id, id);
+        assert!(!reply.removes_cookie());
+        assert!(h.manager().get(&id.parse().unwrap()).unwrap().is_none());
+        let fresh = h.manager().load(&new_id.parse().unwrap()).unwrap().unwrap();
+        assert_eq!(Value::Object(fresh.data), json!({"flash": true}));
+        assert_eq!(fresh.user_id, None);
+        assert_eq!(h.rows(), 1);
+    })
+}
+
+fn server_errors_save_nothing(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let reply = h.post("/write-then-fail", None).await;
+        assert_eq!(reply.status, Status::InternalServerError);
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(h.rows(), 0);
+        let id = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        h.post("/write-then-fail", Some(&id)).await;
+        assert_eq!(h.get("/info", Some(&id)).await.json()["keys"], json!(["a"]));
+    })
+}
+
+fn failed_saves_are_errors_not_silent_losses(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({"max_data_bytes": 64})).await;
+        let reply = h.put("/set/big", None, json!("x".repeat(100))).await;
+        assert_eq!(reply.status, Status::InternalServerError);
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(h.rows(), 0);
+        let id = h.put("/set/small", None, json!(1)).await.new_id().unwrap();
+        let reply = h.put("/set/big", Some(&id), json!("x".repeat(100))).await;
+        assert_eq!(reply.status, Status::InternalServerError);
+        assert_eq!(
+            h.get("/info", Some(&id)).await.json()["keys"],
+            json!(["small"])
+        );
+    })
+}
+
+fn cookie_attributes_follow_the_config(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(
+            db,
+            json!({
+                "cookie_name": "sid", "cookie_secure": true, "cookie_same_site": "strict",
+                "cookie_http_only": false, "cookie_persistent": true, "renew_interval_seconds": 0
+            }),
+        )
+        .await;
+        let reply = h.put("/set/a", None, json!(1)).await;
+        let cookie = reply.set_cookies[0].clone();
+        assert!(cookie.starts_with("sid="), "{cookie}");
+        assert_eq!(
+            attributes(&cookie),
+            vec!["Max-Age=1800", "Path=/", "SameSite=Strict", "Secure"]
+        );
+        let id = cookie
+            .strip_prefix("sid=")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        // Persistent cookies are refreshed when the expiry moves.
+        h.clock.advance(Duration::minutes(10));
+        let renewal = h
+            .request(
+                rocket::http::Method::Get,
+                "/info",
+                Some(&format!("sid={id}")),
+                None,
+            )
+            .await;
+        assert_eq!(renewal.set_cookies.len(), 1);
+        assert!(renewal.set_cookies[0].contains("Max-Age=1800"));
+        // A handler's own Cache-Control is kept.
+        let cached = h
+            .request(rocket::http::Method::Get, "/cached", None, None)
+            .await;
+        assert_eq!(cached.cache_control.as_deref(), Some("private, max-age=5"));
+        assert_eq!(cached.set_cookies.len(), 1);
+    })
+}
+
+fn concurrent_writers_of_different_keys_all_win(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Arc::new(Harness::new(db, json!({})).await);
+        let id = h.put("/set/base", None, json!(0)).await.new_id().unwrap();
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let h = Arc::clone(&h);
+                let id = id.clone();
+                rocket::tokio::spawn(async move {
+                    h.put(&format!("/set/k{i}"), Some(&id), json!(i))
+                        .await
+                        .status
+                })
+            })
+            .collect();
+        for writer in writers {
+            assert_eq!(writer.await.unwrap(), Status::NoContent);
+        }
+        let data = h.get("/info", Some(&id)).await.json()["data"].clone();
+        for i in 0..16 {
+            assert_eq!(data[format!("k{i}")], json!(i), "k{i} lost: {data}");
+        }
+    })
+}
+
+fn logout_racing_a_write_stays_logged_out(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Arc::new(Harness::new(db, json!({})).await);
+        for _ in 0..10 {
+            let id = h.post("/login/alice", None).await.new_id().unwrap();
+            let writer = {
+                let (h, id) = (Arc::clone(&h), id.clone());
+                rocket::tokio::spawn(async move {
+                    h.put("/set/is_authenticated", Some(&id), json!(true)).await
+                })
+            };
+            let logout = {
+                let (h, id) = (Arc::clone(&h), id.clone());
+                rocket::tokio::spawn(async move { h.post("/logout", Some(&id)).await })
+            };
+            let (written, logged_out) = (writer.await.unwrap(), logout.await.unwrap());
+            assert!(logged_out.removes_cookie());
+            // The write landed before the logout, was refused during it (409), or came
+            // after it and started a new anonymous session; never is the old id back.
+            assert!(
+                written.status == Status::NoContent || written.status == Status::Conflict,
+                "{written:?}"
+            );
+            if let Some(new_id) = written.new_id() {
+                assert_ne!(new_id, id);
+                let fresh = h.manager().load(&new_id.parse().unwrap()).unwrap().unwrap();
+                assert_eq!(fresh.user_id, None, "the new session is anonymous");
+                h.manager().delete(&fresh.id).unwrap();
+            }
+            assert!(
+                h.manager().get(&id.parse().unwrap()).unwrap().is_none(),
+                "not resurrected"
+            );
+            assert_eq!(
+                h.get("/info", Some(&id)).await.json()["is_new"],
+                json!(true)
+            );
+        }
+        assert_eq!(h.rows(), 0);
+    })
+}
+
+backend_tests!(
+    untouched_sessions_leave_no_row_and_no_cookie,
+    first_write_creates_the_row_and_the_cookie,
+    the_map_api_reads_and_writes_data,
+    flashes_show_once,
+    malformed_and_unknown_cookies_are_never_adopted,
+    idle_and_absolute_expiry_follow_the_clock,
+    renewals_are_throttled,
+    login_rotates_the_id,
+    logout_deletes_row_and_cookie,
+    delete_then_insert_starts_a_new_session,
+    server_errors_save_nothing,
+    failed_saves_are_errors_not_silent_losses,
+    cookie_attributes_follow_the_config,
+    concurrent_writers_of_different_keys_all_win,
+    logout_racing_a_write_stays_logged_out,
+);
+
+// ---- launch-time checks (backend independent) --------------------------------
+
+#[rocket::async_test]
+async fn missing_timeout_fails_launch() {
+    let db = TestDatabase::sqlite();
+    let figment = rocket::Config::figment()
+        .merge(("session", json!({"database_url": db.url()})))
+        .merge(("log_level", "off"));
+    let rocket = rocket::custom(figment).attach(Sessions::fairing());
+    let error = rocket.ignite().await.expect_err("launch must fail");
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(names) if names[0].name == "Sessions")
+    );
+    let figment = rocket::Config::figment().merge(("session", json!({"database_url": db.url()})));
+    let reason = session_fairing::Settings::from_figment(&figment)
+        .unwrap_err()
+        .to_string();
+    assert!(reason.contains("timeout_minutes"), "{reason}");
+}
+
+#[rocket::async_test]
+async fn guard_without_fairing_aborts_launch() {
+    let figment = rocket::Config::figment().merge(("log_level", "off"));
+    let rocket = rocket::custom(figment).mount("/", routes![info]);
+    let error = rocket.ignite().await.expect_err("sentinel must abort");
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::SentinelAborts(_)),
+        "{error:?}"
+    );
+}
+
+#[rocket::async_test]
+async fn unreachable_database_gives_503_and_other_routes_work() {
+    let dir = tempfile_dir();
+    let url = format!("{}/missing/dir/sessions.sqlite", dir.display());
+    let rocket = app(
+        &url,
+        json!({"run_migrations": false, "pool_timeout_seconds": 1}),
+    )
+    .attach(Sessions::fairing());
+    let client = Client::untracked(rocket)
+        .await
+        .expect("launches with a lazy pool");
+    let id = SessionId::generate();
+    let response = client
+        .get("/info")
+        .header(Header::new("Cookie", format!("session_id={id}")))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    let response = client.get("/plain").dispatch().await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.unwrap(), "no session here");
+    // A new session's first write fails to save: 503, no cookie.
+    let response = client
+        .put("/set/a")
+        .header(ContentType::JSON)
+        .body("1")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::ServiceUnavailable);
+    assert!(response.headers().get_one("Set-Cookie").is_none());
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("session-fairing-{}", SessionId::generate()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
