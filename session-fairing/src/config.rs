@@ -69,6 +69,10 @@ pub struct Config {
     /// Default 5.
     #[serde(default = "default_pool_timeout")]
     pub pool_timeout_seconds: u64,
+    /// Count database statements by kind (see `SessionStore`'s
+    /// `database().statement_counts()`); costs a few µs per statement. Default `false`.
+    #[serde(default)]
+    pub count_statements: bool,
 }
 
 fn default_cookie_name() -> String {
@@ -131,6 +135,8 @@ pub struct Settings {
     pub pool_size: u32,
     /// Connection wait limit.
     pub pool_timeout: Duration,
+    /// Whether the pool counts statements.
+    pub count_statements: bool,
 }
 
 /// A configuration problem; the message names the key.
@@ -285,6 +291,7 @@ impl Settings {
             run_migrations: config.run_migrations,
             pool_size: config.pool_size.unwrap_or(workers.saturating_mul(2).max(2)),
             pool_timeout: Duration::from_secs(config.pool_timeout_seconds),
+            count_statements: config.count_statements,
         })
     }
 }

@@ -117,12 +117,14 @@ impl Fairing for Sessions {
         };
         let url = settings.database_url.clone();
         let (pool_size, pool_timeout) = (settings.pool_size, settings.pool_timeout);
+        let count_statements = settings.count_statements;
         let migrate = settings.run_migrations;
         let opened = run_blocking(move || {
             let builder = Database::builder(&url)
                 .pool_size(pool_size)
                 .connection_timeout(pool_timeout)
-                .busy_timeout(pool_timeout);
+                .busy_timeout(pool_timeout)
+                .count_statements(count_statements);
             if !migrate {
                 // The app may start before its database; requests get 503 until it is up.
                 return builder.connect_lazy();
@@ -204,6 +206,10 @@ impl Fairing for Sessions {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .plan(&store.settings, now);
+        if plan.is_empty() {
+            // The common read-only request inside the renew interval: no thread hop.
+            return;
+        }
         let manager = store.manager.clone();
         match run_blocking(move || execute(&manager, plan)).await {
             Ok(Saved::Nothing) => {}

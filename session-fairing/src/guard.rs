@@ -279,3 +279,38 @@ fn flashes_in(state: &State) -> Vec<Flash> {
         _ => Vec::new(),
     }
 }
+
+/// A request guard giving handlers the [`SessionManager`](shared_model::SessionManager)
+/// behind the fairing, for work beyond the current request's session: log a user
+/// out everywhere (`delete_for_user`), admin pages, statistics. It derefs to the
+/// manager, whose methods block: call them inside
+/// `rocket::tokio::task::spawn_blocking`.
+pub struct SessionStore<'r>(&'r shared_model::SessionManager);
+
+impl std::ops::Deref for SessionStore<'_> {
+    type Target = shared_model::SessionManager;
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SessionStore<'r> {
+    type Error = Error;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
+        match request.rocket().state::<Store>() {
+            Some(store) => Outcome::Success(SessionStore(&store.manager)),
+            None => {
+                log::error!("{}", Error::NotAttached);
+                Outcome::Error((Status::InternalServerError, Error::NotAttached))
+            }
+        }
+    }
+}
+
+impl Sentinel for SessionStore<'_> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        <Session<'_> as Sentinel>::abort(rocket)
+    }
+}

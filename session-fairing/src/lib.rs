@@ -11,5 +11,5 @@ mod state;
 pub use config::{Config, ConfigError, SameSite, Settings};
 pub use error::{Error, Result};
 pub use fairing::{manager, settings, Sessions};
-pub use guard::{Flash, Session, FLASH_KEY};
+pub use guard::{Flash, Session, SessionStore, FLASH_KEY};
 pub use shared_model::{SessionData, SessionId};

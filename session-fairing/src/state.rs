@@ -146,6 +146,13 @@ pub(crate) struct Plan {
     pub write: Write,
 }
 
+impl Plan {
+    /// Nothing to write and no cookie to change.
+    pub fn is_empty(&self) -> bool {
+        self.delete.is_none() && matches!(self.write, Write::Nothing)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Write {
     Nothing,

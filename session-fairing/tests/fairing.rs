@@ -10,7 +10,7 @@ use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{delete, get, post, put, routes, Build, Rocket};
-use session_fairing::{Session, Sessions};
+use session_fairing::{Session, SessionStore, Sessions};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
     backend_tests, ManualClock, SessionFilter, SessionId, SessionManager, StatementCounts,
@@ -115,6 +115,16 @@ fn write_then_fail(session: Session<'_>) -> Status {
     Status::InternalServerError
 }
 
+#[post("/admin/logout-everywhere/<user>")]
+async fn logout_everywhere(store: SessionStore<'_>, user: &str) -> String {
+    let (manager, user) = ((*store).clone(), user.to_owned());
+    let removed = rocket::tokio::task::spawn_blocking(move || manager.delete_for_user(&user))
+        .await
+        .unwrap()
+        .unwrap();
+    removed.to_string()
+}
+
 #[get("/plain")]
 fn plain() -> &'static str {
     "no session here"
@@ -136,8 +146,7 @@ fn cached(session: Session<'_>) -> Cached {
 }
 
 fn app(url: &str, extra: Value) -> Rocket<Build> {
-    let mut section =
-        json!({"timeout_minutes": 30, "database_url": url, "purge_interval_seconds": 0});
+    let mut section = json!({"timeout_minutes": 30, "database_url": url, "purge_interval_seconds": 0, "count_statements": true});
     section
         .as_object_mut()
         .unwrap()
@@ -162,7 +171,8 @@ fn app(url: &str, extra: Value) -> Rocket<Build> {
             flashes,
             write_then_fail,
             plain,
-            cached
+            cached,
+            logout_everywhere
         ],
     )
 }
@@ -807,7 +817,31 @@ fn logout_racing_a_write_stays_logged_out(db: &TestDatabase) {
     })
 }
 
+fn a_user_can_be_logged_out_everywhere(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let laptop = h.post("/login/alice", None).await.new_id().unwrap();
+        let phone = h.post("/login/alice", None).await.new_id().unwrap();
+        let bob = h.post("/login/bob", None).await.new_id().unwrap();
+        let reply = h.post("/admin/logout-everywhere/alice", None).await;
+        assert_eq!(reply.body, "2");
+        assert_eq!(
+            h.get("/info", Some(&laptop)).await.json()["is_new"],
+            json!(true)
+        );
+        assert_eq!(
+            h.get("/info", Some(&phone)).await.json()["is_new"],
+            json!(true)
+        );
+        assert_eq!(
+            h.get("/info", Some(&bob)).await.json()["user_id"],
+            json!("bob")
+        );
+    })
+}
+
 backend_tests!(
+    a_user_can_be_logged_out_everywhere,
     untouched_sessions_leave_no_row_and_no_cookie,
     first_write_creates_the_row_and_the_cookie,
     the_map_api_reads_and_writes_data,

@@ -174,7 +174,8 @@ type Setup<C> = dyn Fn(&mut C) -> diesel::QueryResult<()> + Send + Sync;
 pub(crate) struct Manager<C> {
     url: String,
     setup: Box<Setup<C>>,
-    counters: Arc<Counters>,
+    /// `None` when statement counting is off.
+    counters: Option<Arc<Counters>>,
     _connection: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -188,7 +189,9 @@ where
     fn connect(&self) -> Result<Tracked<C>, diesel::ConnectionError> {
         let mut conn = C::establish(&self.url)?;
         (self.setup)(&mut conn).map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-        conn.set_instrumentation(StatementCounter(Arc::clone(&self.counters)));
+        if let Some(counters) = &self.counters {
+            conn.set_instrumentation(StatementCounter(Arc::clone(counters)));
+        }
         Ok(Tracked { conn, lost: false })
     }
 
@@ -249,9 +252,20 @@ pub struct DatabaseBuilder {
     pool_size: u32,
     connection_timeout: Duration,
     busy_timeout: Duration,
+    count_statements: bool,
 }
 
 impl DatabaseBuilder {
+    /// Counts every statement by kind for [`Database::statement_counts`]
+    /// (default off). Costs a few microseconds per statement: diesel renders the
+    /// SQL text for each one so it can be classified. Meant for tests and
+    /// benchmarks.
+    #[must_use]
+    pub fn count_statements(mut self, enabled: bool) -> Self {
+        self.count_statements = enabled;
+        self
+    }
+
     /// Maximum number of pooled connections (default 10; always 1 for SQLite `:memory:`,
     /// where every connection would otherwise see its own empty database).
     #[must_use]
@@ -382,7 +396,7 @@ impl DatabaseBuilder {
         Manager {
             url,
             setup: Box::new(setup),
-            counters: Arc::clone(counters),
+            counters: self.count_statements.then(|| Arc::clone(counters)),
             _connection: std::marker::PhantomData,
         }
     }
@@ -473,6 +487,7 @@ impl Database {
             pool_size: 10,
             connection_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
+            count_statements: false,
         }
     }
 
@@ -497,8 +512,9 @@ impl Database {
         &self.inner.display_url
     }
 
-    /// Statements sent so far through this pool, by kind. Subtract two snapshots
-    /// to count the statements of one operation.
+    /// Statements sent so far through this pool, by kind (all zero unless the pool
+    /// was built with [`DatabaseBuilder::count_statements`]). Subtract two
+    /// snapshots to count the statements of one operation.
     #[must_use]
     pub fn statement_counts(&self) -> StatementCounts {
         self.inner.counters.snapshot()

@@ -147,7 +147,7 @@ impl TestDatabase {
         self.backend
     }
 
-    /// A new pool on this database.
+    /// A new pool on this database, counting statements.
     ///
     /// # Panics
     ///
@@ -156,6 +156,7 @@ impl TestDatabase {
     pub fn database(&self) -> Database {
         Database::builder(&self.url)
             .pool_size(20)
+            .count_statements(true)
             .connect()
             .unwrap_or_else(|e| panic!("connect {}: {e}", self.url))
     }

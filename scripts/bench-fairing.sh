@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Requests/s and latency over real HTTP of the same routes with and without the
+# sessions fairing, plus database statements per request, on SQLite and (when
+# SESSIONS_TEST_POSTGRES_URL is set) PostgreSQL. Prints a Markdown table.
+#
+#   scripts/bench-fairing.sh [seconds per run, default 10]
+#
+# Routes (session-fairing/examples/bench_app.rs): GET /read reads one session
+# value; POST /write increments it. The read run uses one session; the write run
+# rotates over 64 sessions, one per simulated client. wrk: 2 threads, 32 connections.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-10}"
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+
+features=()
+[ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ] && features=(--features postgres)
+cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
+app="${CARGO_TARGET_DIR:-target}/release/examples/bench_app"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start MODE DATABASE_URL [count] -> prints the port once the app answers
+start() {
+    local mode="$1" url="$2" count="${3:-false}" port
+    port="$(free_port)"
+    BENCH_MODE="$mode" ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
+        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0,count_statements=$count}" \
+        "$app" >"$work/$mode-$port.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do
+        curl -fs "http://127.0.0.1:$port/read" >/dev/null 2>&1 && { echo "$port"; return; }
+        sleep 0.1
+    done
+    echo "app ($mode) did not start:" >&2; cat "$work/$mode-$port.log" >&2; exit 1
+}
+
+new_session() { # port -> session id
+    curl -fs -X POST -c - "http://127.0.0.1:$1/write" | awk '$6 == "session_id" { print $7 }'
+}
+
+statements() { curl -fs "http://127.0.0.1:$1/statements"; }
+# Only the counting app serves real numbers; the others have counting off.
+
+cat >"$work/rotate.lua" <<'LUA'
+local ids = {}
+for line in io.lines(os.getenv("SESSION_IDS")) do ids[#ids + 1] = line end
+local n = 0
+request = function()
+  n = n + 1
+  local headers = { ["Cookie"] = "session_id=" .. ids[(n % #ids) + 1] }
+  return wrk.format(os.getenv("WRK_METHOD") or "GET", nil, headers, nil)
+end
+LUA
+
+# run NAME PORT METHOD PATH [session-ids-file] -> "rps p50 p99 requests"
+run() {
+    local port="$2" method="$3" path="$4" ids="${5:-}"
+    local out
+    if [ -n "$ids" ]; then
+        out="$(SESSION_IDS="$ids" WRK_METHOD="$method" wrk -t2 -c32 -d"${duration}s" --latency -s "$work/rotate.lua" "http://127.0.0.1:$port$path")"
+    else
+        out="$(wrk -t2 -c32 -d"${duration}s" --latency "http://127.0.0.1:$port$path")"
+    fi
+    local rps p50 p99 requests non2xx
+    rps="$(awk '/Requests\/sec/ { print $2 }' <<<"$out")"
+    p50="$(awk '$1 == "50%" { print $2 }' <<<"$out")"
+    p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
+    requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
+    non2xx="$(awk '/Non-2xx/ { print $4 }' <<<"$out")"
+    echo "$rps $p50 $p99 $requests ${non2xx:-0}"
+}
+
+per_request() { # before after requests field
+    python3 -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); n=int(sys.argv[3]); print(f'{(b[sys.argv[4]]-a[sys.argv[4]])/n:.2f}')" "$1" "$2" "$3" "$4"
+}
+
+echo "| backend | route | requests/s | vs bare | p50 | p99 | SELECT/req | writes/req | errors |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+
+# Throughput runs use an app without statement counting (it renders each
+# statement's SQL); a second app on the same database counts statements in a
+# short run of the same load.
+bench_backend() { # name url
+    local name="$1" url="$2"
+    local bare sessions counted
+    bare="$(start bare "$url")"
+    sessions="$(start sessions "$url")"
+    counted="$(start sessions "$url" true)"
+    read -r bare_rps bare_p50 bare_p99 _ _ <<<"$(run bare "$bare" GET /read)"
+    echo "| $name | bare GET /read | $bare_rps | 100% | $bare_p50 | $bare_p99 | 0 | 0 | 0 |"
+    new_session "$sessions" >"$work/one.ids"
+    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
+    local before after n
+    before="$(statements "$counted")"
+    read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /read "$work/one.ids")"
+    after="$(statements "$counted")"
+    echo "| $name | session GET /read | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
+    read -r wb_rps wb_p50 wb_p99 _ _ <<<"$(run bare "$bare" POST /write "$work/one.ids")"
+    echo "| $name | bare POST /write | $wb_rps | 100% | $wb_p50 | $wb_p99 | 0 | 0 | 0 |"
+    : >"$work/many.ids"
+    for _ in $(seq 64); do new_session "$sessions" >>"$work/many.ids"; done
+    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" POST /write "$work/many.ids")"
+    before="$(statements "$counted")"
+    read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" POST /write "$work/many.ids")"
+    after="$(statements "$counted")"
+    echo "| $name | session POST /write (64 sessions) | $rps | $(python3 -c "print(f'{$rps/$wb_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    pids=()
+}
+
+bench_backend SQLite "$work/bench.sqlite"
+if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
+    psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_fairing CASCADE; CREATE SCHEMA bench_fairing;"
+    sep='?'; [[ "$SESSIONS_TEST_POSTGRES_URL" == *\?* ]] && sep='&'
+    bench_backend PostgreSQL "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3Dbench_fairing"
+    psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA bench_fairing CASCADE;"
+fi
