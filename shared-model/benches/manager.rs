@@ -35,7 +35,7 @@ fn bare_select(c: &mut Criterion, name: &str, url: &str, id: &str) {
                     sessions::table
                         .find(id)
                         .select((sessions::id, sessions::data, sessions::expires_at))
-                        .first::<(String, String, chrono::NaiveDateTime)>(&mut conn)
+                        .get_result::<(String, String, chrono::NaiveDateTime)>(&mut conn)
                         .unwrap()
                 })
             });

@@ -288,15 +288,12 @@ impl SessionManager {
     /// [`Error::TooLarge`] when it is over the manager's limit (written around the
     /// manager); database errors otherwise.
     pub fn load(&self, id: &SessionId) -> Result<Option<Session>> {
-        let key = id.to_string();
         let now = self.now_naive();
-        let row: Option<SessionRow> = with_conn!(self.db, conn => Ok(sessions::table
-            .find(&key)
-            .filter(sessions::expires_at.gt(now))
-            .select(SessionRow::as_select())
-            .first(conn)
-            .optional()?))?;
-        match row {
+        // A primary-key lookup with the expiry checked here rather than in SQL: an
+        // `expires_at > ?` range on an indexed column makes SQLite (built with
+        // STAT4) re-prepare the statement for every new bound value.
+        match self.get_row(&id.to_string())? {
+            Some(row) if row.expires_at <= now => Ok(None),
             Some(row) if row.data.len() > self.max_data_bytes => Err(Error::TooLarge {
                 size: row.data.len(),
                 limit: self.max_data_bytes,
@@ -305,19 +302,24 @@ impl SessionManager {
         }
     }
 
+    fn get_row(&self, key: &str) -> Result<Option<SessionRow>> {
+        // `get_result`, not `first`: a bound `LIMIT ?` also forces re-preparing.
+        with_conn!(self.db, conn => Ok(sessions::table
+            .find(key)
+            .select(SessionRow::as_select())
+            .get_result(conn)
+            .optional()?))
+    }
+
     /// The session whether expired or not (for the inspector).
     ///
     /// # Errors
     ///
     /// As [`load`](Self::load).
     pub fn get(&self, id: &SessionId) -> Result<Option<Session>> {
-        let key = id.to_string();
-        let row: Option<SessionRow> = with_conn!(self.db, conn => Ok(sessions::table
-            .find(&key)
-            .select(SessionRow::as_select())
-            .first(conn)
-            .optional()?))?;
-        row.map(SessionRow::decode_or_error).transpose()
+        self.get_row(&id.to_string())?
+            .map(SessionRow::decode_or_error)
+            .transpose()
     }
 
     /// Replays `changes` on the data as stored now, sets `expires_at`, bumps
@@ -496,12 +498,7 @@ impl SessionManager {
     }
 
     fn get_listed(&self, key: &str) -> Result<Option<ListedSession>> {
-        let row: Option<SessionRow> = with_conn!(self.db, conn => Ok(sessions::table
-            .find(key)
-            .select(SessionRow::as_select())
-            .first(conn)
-            .optional()?))?;
-        Ok(row.map(SessionRow::decode))
+        Ok(self.get_row(key)?.map(SessionRow::decode))
     }
 
     /// Sets `expires_at` (a time in the past expires the session now).

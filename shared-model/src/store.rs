@@ -45,7 +45,7 @@ impl Store for SqliteConnection {
         sessions::table
             .find(id)
             .select(SessionRow::as_select())
-            .first(self)
+            .get_result(self)
             .optional()
     }
 
@@ -77,7 +77,7 @@ impl Store for diesel::PgConnection {
             .find(id)
             .select(SessionRow::as_select())
             .for_update()
-            .first(self)
+            .get_result(self)
             .optional()
     }
 
@@ -109,7 +109,7 @@ impl Store for diesel::MysqlConnection {
             .find(id)
             .select(SessionRow::as_select())
             .for_update()
-            .first(self)
+            .get_result(self)
             .optional()
     }
 
