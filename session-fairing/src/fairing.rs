@@ -258,21 +258,21 @@ async fn load(store: &Store, id: SessionId) -> Loaded {
 }
 
 /// The first well-formed session id among the cookies named `name`, in header
-/// order (several `Cookie` headers and repeated names included), then in Rocket's
-/// cookie jar (where local test clients put cookies).
+/// order (several `Cookie` headers and repeated names included). Values are taken
+/// verbatim: no percent-decoding, no quotes. Without a `Cookie` header (Rocket's
+/// local test client), the cookie jar is read instead.
 fn session_id_from_cookies(request: &Request<'_>, name: &str) -> Option<SessionId> {
-    let from_headers = request
+    if !request.headers().contains("Cookie") {
+        return request.cookies().get(name)?.value().parse().ok();
+    }
+    request
         .headers()
         .get("Cookie")
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| {
             let (key, value) = pair.split_once('=')?;
             (key.trim() == name).then(|| value.trim())
-        });
-    let jar = request.cookies();
-    let from_jar = jar.get(name).map(|cookie| cookie.value());
-    from_headers
-        .chain(from_jar)
+        })
         .find_map(|value| value.parse::<SessionId>().ok())
 }
 

@@ -1,0 +1,308 @@
+//! Hostile cookies: a property test over arbitrary `Cookie` headers, and one test
+//! per nasty input with its expected result.
+//!
+//! `PROPTEST_CASES` sets the number of generated headers (default 2,000; the full
+//! run in BENCHMARKS.md/RELIABILITY.md uses 1,000,000 with `--release`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use rocket::figment::providers::Serialized;
+use rocket::http::{Header, Status};
+use rocket::local::blocking::Client;
+use rocket::serde::json::{json, Json, Value};
+use rocket::{get, post, routes};
+use session_fairing::{Session, SessionStore, Sessions};
+use shared_model::test_util::TestDatabase;
+use shared_model::SessionId;
+
+#[get("/whoami")]
+fn whoami(session: Session<'_>) -> Json<Value> {
+    Json(json!({"id": session.id().map(|id| id.to_string()), "is_new": session.is_new()}))
+}
+
+#[post("/remember")]
+fn remember(session: Session<'_>) -> String {
+    session.insert("remembered", &true).unwrap();
+    "ok".into()
+}
+
+#[get("/statements")]
+fn statements(store: SessionStore<'_>) -> Json<Value> {
+    let counts = store.database().statement_counts();
+    Json(json!({"total": counts.total()}))
+}
+
+fn rocket(url: &str) -> rocket::Rocket<rocket::Build> {
+    rocket_on(url, 0)
+}
+
+fn rocket_on(url: &str, port: u16) -> rocket::Rocket<rocket::Build> {
+    let figment = rocket::Config::figment()
+        .merge(("port", port))
+        .merge(Serialized::default(
+            "session",
+            json!({"timeout_minutes": 30, "database_url": url, "count_statements": true, "purge_interval_seconds": 0}),
+        ))
+        .merge(("log_level", "off"));
+    rocket::custom(figment)
+        .attach(Sessions::fairing())
+        .mount("/", routes![whoami, remember, statements])
+}
+
+struct App {
+    client: Client,
+    known: String,
+}
+
+impl App {
+    fn new(db: &TestDatabase) -> Self {
+        let client = Client::untracked(rocket(db.url())).unwrap();
+        let cookie = {
+            let reply = client.post("/remember").dispatch();
+            reply.headers().get_one("Set-Cookie").unwrap().to_owned()
+        };
+        let known = cookie["session_id=".len()..]
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        Self { client, known }
+    }
+
+    fn statements(&self) -> u64 {
+        let reply = self.client.get("/statements").dispatch();
+        reply.into_json::<Value>().unwrap()["total"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// `GET /whoami` with raw `Cookie` header values; returns (status, body, statements).
+    fn whoami(&self, cookie_headers: &[&str]) -> (Status, Value, u64) {
+        let before = self.statements();
+        let mut request = self.client.get("/whoami");
+        for header in cookie_headers {
+            request = request.header(Header::new("Cookie", (*header).to_owned()));
+        }
+        let reply = request.dispatch();
+        let status = reply.status();
+        let body = reply.into_json::<Value>().unwrap_or(Value::Null);
+        (status, body, self.statements() - before)
+    }
+}
+
+/// The test's model of the rule: the first `session_id=` value (in header order)
+/// that is a canonical id, taken verbatim.
+fn first_well_formed(cookie_headers: &[&str]) -> Option<String> {
+    cookie_headers
+        .iter()
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| key.trim() == "session_id")
+        .map(|(_, value)| value.trim())
+        .find(|value| value.parse::<SessionId>().is_ok())
+        .map(str::to_owned)
+}
+
+fn cookie_value(known: String) -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(known),
+        any::<u128>().prop_map(|_| SessionId::generate().to_string()),
+        // Near misses: a valid id with one character replaced, dropped or added.
+        (any::<usize>(), any::<char>()).prop_map(|(at, c)| {
+            let mut id: Vec<char> = SessionId::generate().to_string().chars().collect();
+            let at = at % id.len();
+            id[at] = c;
+            id.into_iter().collect()
+        }),
+        Just(SessionId::generate().to_string()[1..].to_owned()),
+        Just(format!("{}0", SessionId::generate())),
+        Just(SessionId::generate().to_string().to_uppercase()),
+        Just(format!("\"{}\"", SessionId::generate())),
+        Just("' OR '1'='1".to_owned()),
+        Just("x'; DROP TABLE sessions; --".to_owned()),
+        Just("%27%20OR%201%3D1".to_owned()),
+        "\\PC{0,80}",
+        "[a-f0-9-]{30,40}",
+    ]
+}
+
+fn cookie_header(known: String) -> impl Strategy<Value = String> {
+    let name = prop_oneof![
+        4 => Just("session_id".to_owned()),
+        1 => Just("SESSION_ID".to_owned()),
+        1 => Just("session_id2".to_owned()),
+        1 => Just(" session_id ".to_owned()),
+        1 => "[a-z_]{1,12}",
+    ];
+    let pair = (name, cookie_value(known)).prop_map(|(name, value)| format!("{name}={value}"));
+    prop_oneof![
+        3 => proptest::collection::vec(pair, 0..6).prop_map(|pairs| pairs.join("; ")),
+        1 => "\\PC{0,300}",
+        1 => ".{0,300}",
+    ]
+}
+
+fn arbitrary_cookie_headers_never_panic_and_malformed_ids_never_query(db: &TestDatabase) {
+    let app = App::new(db);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(cookie_header(app.known.clone()), 1..3);
+    runner
+        .run(&strategy, |headers| {
+            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+            let (status, body, statements) = app.whoami(&headers);
+            prop_assert_eq!(status, Status::Ok);
+            match first_well_formed(&headers) {
+                None => {
+                    prop_assert_eq!(statements, 0, "a malformed id reached the database");
+                    prop_assert_eq!(&body["is_new"], &json!(true));
+                }
+                Some(id) => {
+                    prop_assert_eq!(statements, 1, "one lookup for a well-formed id");
+                    let adopted = id == app.known;
+                    prop_assert_eq!(&body["is_new"], &json!(!adopted));
+                    if adopted {
+                        prop_assert_eq!(&body["id"], &json!(id));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn oversized_cookie_header_is_just_no_session(db: &TestDatabase) {
+    let app = App::new(db);
+    let huge = format!("session_id={}", "a".repeat(64 * 1024));
+    let (status, body, statements) = app.whoami(&[&huge]);
+    assert_eq!(
+        (status, body["is_new"].clone(), statements),
+        (Status::Ok, json!(true), 0)
+    );
+    let padded = format!("{}; session_id={}", "x=y; ".repeat(5_000), app.known);
+    let (status, body, statements) = app.whoami(&[&padded]);
+    assert_eq!(
+        (status, body["id"].clone(), statements),
+        (Status::Ok, json!(app.known), 1)
+    );
+}
+
+fn many_cookies_and_repeated_session_cookies(db: &TestDatabase) {
+    let app = App::new(db);
+    let unknown = SessionId::generate().to_string();
+    // The first well-formed value wins, whatever follows it.
+    let (_, body, statements) = app.whoami(&[&format!(
+        "session_id=bad; session_id={}; session_id={unknown}",
+        app.known
+    )]);
+    assert_eq!((body["id"].clone(), statements), (json!(app.known), 1));
+    let (_, body, statements) =
+        app.whoami(&[&format!("session_id={unknown}; session_id={}", app.known)]);
+    assert_eq!(
+        (body["is_new"].clone(), statements),
+        (json!(true), 1),
+        "an unknown first id is not skipped"
+    );
+    // Across several Cookie headers, header order decides.
+    let (_, body, _) = app.whoami(&["theme=dark", &format!("session_id={}", app.known)]);
+    assert_eq!(body["id"], json!(app.known));
+    let many: Vec<String> = (0..500).map(|i| format!("c{i}=v{i}")).collect();
+    let (status, body, statements) = app.whoami(&[&many.join("; ")]);
+    assert_eq!(
+        (status, body["is_new"].clone(), statements),
+        (Status::Ok, json!(true), 0)
+    );
+}
+
+fn sql_metacharacters_are_not_ids(db: &TestDatabase) {
+    let app = App::new(db);
+    for value in [
+        "' OR '1'='1",
+        "1; DELETE FROM sessions",
+        "\\x00",
+        "%",
+        "_",
+        "*",
+        &format!("{}' --", app.known),
+        &format!("{}\\0", app.known),
+    ] {
+        let (status, body, statements) = app.whoami(&[&format!("session_id={value}")]);
+        assert_eq!(
+            (status, body["is_new"].clone(), statements),
+            (Status::Ok, json!(true), 0),
+            "{value:?}"
+        );
+    }
+    let (_, body, _) = app.whoami(&[&format!("session_id={}", app.known)]);
+    assert_eq!(body["id"], json!(app.known), "the session survived");
+}
+
+shared_model::backend_tests!(
+    arbitrary_cookie_headers_never_panic_and_malformed_ids_never_query,
+    oversized_cookie_header_is_just_no_session,
+    many_cookies_and_repeated_session_cookies,
+    sql_metacharacters_are_not_ids,
+);
+
+/// Non-UTF-8 bytes can only arrive over real HTTP: Rocket drops such a header, so
+/// the request has no session cookie.
+#[test]
+fn non_utf8_cookie_bytes_over_http() {
+    let db = TestDatabase::sqlite();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = db.url().to_owned();
+    let server = std::thread::spawn(move || {
+        rocket::execute(async move {
+            let _ = rocket_on(&url, port).launch().await;
+        })
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let send = |raw: &[u8]| -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .ok()?;
+        stream.write_all(raw).ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).ok()?;
+        Some(String::from_utf8_lossy(&response).into_owned())
+    };
+    let request = |cookie: &[u8]| {
+        let mut raw =
+            b"GET /whoami HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: ".to_vec();
+        raw.extend_from_slice(cookie);
+        raw.extend_from_slice(b"\r\n\r\n");
+        raw
+    };
+    let ok = loop {
+        if let Some(response) = send(&request(b"theme=dark")) {
+            break response;
+        }
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let mut hostile = b"session_id=".to_vec();
+    hostile.extend_from_slice(&[0xff, 0xfe, 0x80, b'a', 0xc3, 0x28]);
+    let response = send(&request(&hostile)).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"is_new\":true"), "{response}");
+    drop(server); // the server thread ends with the test process
+}
