@@ -9,7 +9,7 @@
 //! database fails, it never passes silently.
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
-use diesel::{connection::SimpleConnection, Connection};
+use diesel::{connection::SimpleConnection as _, Connection as _};
 
 use crate::{Backend, Database, SessionManager};
 
@@ -159,6 +159,35 @@ impl TestDatabase {
             .count_statements(true)
             .connect()
             .unwrap_or_else(|e| panic!("connect {}: {e}", self.url))
+    }
+
+    /// Runs raw SQL on the database, outside any pool: for rows the manager would
+    /// never write (corrupt data, oversized data, schema damage).
+    ///
+    /// # Panics
+    ///
+    /// When the SQL fails.
+    pub fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let result = match self.backend {
+            Backend::Sqlite => diesel::SqliteConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string())),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => diesel::PgConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string())),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => diesel::MysqlConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string())),
+            #[allow(unreachable_patterns)]
+            other => Err(format!("{other} is not compiled in")),
+        };
+        if let Err(error) = result {
+            panic!("{sql}: {error}");
+        }
     }
 
     /// A manager with default settings on a new pool.

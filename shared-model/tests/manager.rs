@@ -6,12 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
 use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
-    backend_tests, Backend, ChangeSet, Cursor, Error, ManualClock, Page, Session, SessionData,
+    backend_tests, ChangeSet, Cursor, Error, ManualClock, Page, Session, SessionData,
     SessionFilter, SessionId, SessionManager, Sort, SortKey, Status,
 };
 
@@ -37,28 +35,6 @@ fn changes(pairs: &[(&str, Value)]) -> ChangeSet {
         set.set(*key, value.clone());
     }
     set
-}
-
-/// Runs raw SQL on the test database (for rows the manager would never write).
-fn execute_raw(db: &TestDatabase, sql: &str) {
-    match db.backend() {
-        Backend::Sqlite => diesel::SqliteConnection::establish(db.url())
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap(),
-        #[cfg(feature = "postgres")]
-        Backend::Postgres => diesel::PgConnection::establish(db.url())
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap(),
-        #[cfg(feature = "mysql")]
-        Backend::Mysql => diesel::MysqlConnection::establish(db.url())
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap(),
-        #[allow(unreachable_patterns)]
-        other => panic!("{other} not compiled in"),
-    }
 }
 
 fn created_round_trips_with_exact_timestamps(db: &TestDatabase) {
@@ -385,13 +361,10 @@ fn corrupt_rows_give_typed_errors(db: &TestDatabase) {
     let fine = manager
         .create(data(json!({"b": 2})), None, expires)
         .unwrap();
-    execute_raw(
-        db,
-        &format!(
-            "UPDATE sessions SET data = '{{\"a\": tru' WHERE id = '{}'",
-            session.id
-        ),
-    );
+    db.execute(&format!(
+        "UPDATE sessions SET data = '{{\"a\": tru' WHERE id = '{}'",
+        session.id
+    ));
     match manager.load(&session.id) {
         Err(Error::CorruptData(row)) => {
             assert_eq!(row.id, session.id.to_string());
@@ -419,13 +392,10 @@ fn corrupt_rows_give_typed_errors(db: &TestDatabase) {
         .unwrap();
     assert_eq!(repaired.data["a"], json!(true));
 
-    execute_raw(
-        db,
-        &format!(
-            "UPDATE sessions SET data = '[1, 2]' WHERE id = '{}'",
-            fine.id
-        ),
-    );
+    db.execute(&format!(
+        "UPDATE sessions SET data = '[1, 2]' WHERE id = '{}'",
+        fine.id
+    ));
     assert!(
         matches!(manager.load(&fine.id), Err(Error::CorruptData(row)) if row.reason.contains("array"))
     );

@@ -1,0 +1,312 @@
+//! The app the behaviour suites drive, and a harness around Rocket's local client.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)] // test code
+
+use chrono::{DateTime, TimeZone, Utc};
+use rocket::figment::providers::Serialized;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::serde::json::{json, Json, Value};
+use rocket::{delete, get, post, put, routes, Build, Rocket};
+use session_fairing::{Session, SessionStore, Sessions};
+use shared_model::test_util::TestDatabase;
+use shared_model::{ManualClock, SessionFilter, SessionManager, StatementCounts};
+
+// ---- the app under test ----------------------------------------------------
+
+#[get("/info")]
+pub fn info(session: Session<'_>) -> Json<Value> {
+    Json(json!({
+        "id": session.id().map(|id| id.to_string()),
+        "is_new": session.is_new(),
+        "is_modified": session.is_modified(),
+        "user_id": session.user_id(),
+        "keys": session.keys(),
+        "expires_at": session.expires_at().to_rfc3339(),
+        "data": session.data(),
+    }))
+}
+
+#[get("/get/<key>")]
+fn get_key(session: Session<'_>, key: &str) -> Option<Json<Value>> {
+    session.get::<Value>(key).map(Json)
+}
+
+#[get("/typed/<key>")]
+fn typed(session: Session<'_>, key: &str) -> String {
+    match session.try_get::<i64>(key) {
+        Ok(Some(n)) => format!("int {n}"),
+        Ok(None) => "absent".into(),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+#[put("/set/<key>", data = "<value>")]
+fn set_key(
+    session: Session<'_>,
+    key: &str,
+    value: Json<Value>,
+) -> Result<Status, session_fairing::Error> {
+    session.insert(key, &value.into_inner())?;
+    Ok(Status::NoContent)
+}
+
+#[delete("/remove/<key>")]
+fn remove_key(session: Session<'_>, key: &str) -> Json<Value> {
+    Json(json!({"removed": session.remove(key), "contains": session.contains_key(key)}))
+}
+
+#[post("/clear")]
+fn clear(session: Session<'_>) -> Status {
+    session.clear();
+    Status::NoContent
+}
+
+#[post("/logout?<then>")]
+fn logout(session: Session<'_>, then: Option<&str>) -> Json<Value> {
+    session.delete();
+    if let Some(key) = then {
+        session.insert(key, &true).unwrap();
+    }
+    Json(json!({"is_new": session.is_new(), "keys": session.keys()}))
+}
+
+#[post("/login/<user>")]
+fn login(session: Session<'_>, user: &str) -> Status {
+    session.login(user);
+    session.insert("username", user).unwrap();
+    Status::NoContent
+}
+
+#[post("/cycle")]
+fn cycle(session: Session<'_>) -> Status {
+    session.cycle_id();
+    Status::NoContent
+}
+
+#[post("/user/<user>")]
+fn set_user(session: Session<'_>, user: &str) -> Status {
+    if user == "none" {
+        session.set_user_id(None::<String>);
+    } else {
+        session.set_user_id(Some(user));
+    }
+    Status::NoContent
+}
+
+#[post("/flash/<category>/<message>")]
+fn flash(session: Session<'_>, category: &str, message: &str) -> Status {
+    session.flash(message, category);
+    Status::NoContent
+}
+
+#[get("/flashes")]
+fn flashes(session: Session<'_>) -> Json<Value> {
+    Json(json!(session.take_flashes()))
+}
+
+#[post("/write-then-fail")]
+fn write_then_fail(session: Session<'_>) -> Status {
+    session.insert("doomed", &1).unwrap();
+    Status::InternalServerError
+}
+
+#[post("/admin/logout-everywhere/<user>")]
+async fn logout_everywhere(store: SessionStore<'_>, user: &str) -> String {
+    let (manager, user) = ((*store).clone(), user.to_owned());
+    let removed = rocket::tokio::task::spawn_blocking(move || manager.delete_for_user(&user))
+        .await
+        .unwrap()
+        .unwrap();
+    removed.to_string()
+}
+
+#[get("/plain")]
+fn plain() -> &'static str {
+    "no session here"
+}
+
+#[derive(rocket::Responder)]
+struct Cached {
+    body: &'static str,
+    cache_control: Header<'static>,
+}
+
+#[get("/cached")]
+fn cached(session: Session<'_>) -> Cached {
+    session.insert("seen", &true).unwrap();
+    Cached {
+        body: "cached",
+        cache_control: Header::new("Cache-Control", "private, max-age=5"),
+    }
+}
+
+pub fn app(url: &str, extra: Value) -> Rocket<Build> {
+    let mut section = json!({"timeout_minutes": 30, "database_url": url, "purge_interval_seconds": 0, "count_statements": true});
+    section
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().cloned().unwrap_or_default());
+    let figment = rocket::Config::figment()
+        .merge(Serialized::default("session", section))
+        .merge(("log_level", "critical"));
+    rocket::custom(figment).mount(
+        "/",
+        routes![
+            info,
+            get_key,
+            typed,
+            set_key,
+            remove_key,
+            clear,
+            logout,
+            login,
+            cycle,
+            set_user,
+            flash,
+            flashes,
+            write_then_fail,
+            plain,
+            cached,
+            logout_everywhere
+        ],
+    )
+}
+
+pub fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap()
+}
+
+pub struct Harness {
+    pub client: Client,
+    pub clock: ManualClock,
+}
+
+impl Harness {
+    pub async fn new(db: &TestDatabase, extra: Value) -> Self {
+        let clock = ManualClock::new(start());
+        let rocket = app(db.url(), extra).attach(Sessions::fairing().with_clock(clock.clone()));
+        let client = Client::untracked(rocket).await.expect("launch");
+        Self { client, clock }
+    }
+
+    pub fn manager(&self) -> &SessionManager {
+        session_fairing::manager(self.client.rocket()).unwrap()
+    }
+
+    pub fn counts(&self) -> StatementCounts {
+        self.manager().database().statement_counts()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.manager().count(&SessionFilter::default()).unwrap()
+    }
+
+    pub async fn request(
+        &self,
+        method: rocket::http::Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.req(method, path.to_owned());
+        if let Some(cookie) = cookie {
+            request = request.header(Header::new("Cookie", cookie.to_owned()));
+        }
+        if let Some(body) = body {
+            request = request.header(ContentType::JSON).body(body.to_string());
+        }
+        Reply::read(request.dispatch().await).await
+    }
+
+    pub async fn get(&self, path: &str, id: Option<&str>) -> Reply {
+        self.request(
+            rocket::http::Method::Get,
+            path,
+            id.map(|id| format!("session_id={id}")).as_deref(),
+            None,
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, id: Option<&str>) -> Reply {
+        self.request(
+            rocket::http::Method::Post,
+            path,
+            id.map(|id| format!("session_id={id}")).as_deref(),
+            None,
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, id: Option<&str>, body: Value) -> Reply {
+        self.request(
+            rocket::http::Method::Put,
+            path,
+            id.map(|id| format!("session_id={id}")).as_deref(),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// What a test looks at in a response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: Status,
+    pub set_cookies: Vec<String>,
+    pub cache_control: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub async fn read(response: LocalResponse<'_>) -> Self {
+        let status = response.status();
+        let set_cookies = response
+            .headers()
+            .get("Set-Cookie")
+            .map(str::to_owned)
+            .collect();
+        let cache_control = response
+            .headers()
+            .get_one("Cache-Control")
+            .map(str::to_owned);
+        let body = response.into_string().await.unwrap_or_default();
+        Self {
+            status,
+            set_cookies,
+            cache_control,
+            body,
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The session id the response sets, if it sets one (not a removal).
+    pub fn new_id(&self) -> Option<String> {
+        self.set_cookies.iter().find_map(|cookie| {
+            let value = cookie.strip_prefix("session_id=")?.split(';').next()?;
+            (!value.is_empty()).then(|| value.to_owned())
+        })
+    }
+
+    pub fn removes_cookie(&self) -> bool {
+        self.set_cookies
+            .iter()
+            .any(|cookie| cookie.starts_with("session_id=;") && cookie.contains("Max-Age=0"))
+    }
+}
+
+pub fn attributes(cookie: &str) -> Vec<String> {
+    let mut parts: Vec<String> = cookie.split("; ").skip(1).map(str::to_owned).collect();
+    parts.retain(|part| !part.starts_with("Expires="));
+    parts.sort();
+    parts
+}
