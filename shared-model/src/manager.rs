@@ -575,8 +575,9 @@ impl SessionManager {
     /// cannot be decoded come back as [`CorruptSession`](crate::CorruptSession)s
     /// instead of failing the page.
     ///
-    /// Every filter and sort is served by an index except `data_contains`, which
-    /// scans.
+    /// Filters by id prefix, user and status and sorts by `created_at` or
+    /// `expires_at` use indexes; `data_contains` and sorting by `updated_at` scan
+    /// (`updated_at` changes on every write, so it is not indexed).
     ///
     /// # Errors
     ///

@@ -2,6 +2,8 @@
 -- server's TimeZone setting never shifts them.
 -- `id` uses the "C" collation: ids are ASCII and byte order keeps prefix
 -- ranges on the primary key index.
+-- `updated_at` has no index: every write changes it, and only the inspector
+-- sorts by it.
 CREATE TABLE sessions (
     id          VARCHAR(36) COLLATE "C" PRIMARY KEY CHECK (length(id) = 36),
     user_id     TEXT,
@@ -15,4 +17,3 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_user_id_idx ON sessions (user_id, created_at);
 CREATE INDEX sessions_expires_at_idx ON sessions (expires_at, id);
 CREATE INDEX sessions_created_at_idx ON sessions (created_at, id);
-CREATE INDEX sessions_updated_at_idx ON sessions (updated_at, id);
