@@ -8,7 +8,6 @@
 #![allow(dead_code)] // each test file uses a part of it
 
 use std::fs::File;
-use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -111,18 +110,20 @@ impl Process {
 
     /// What the process printed so far.
     pub fn log_text(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = File::open(&self.log) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
     }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Kill, then reap, so no zombie outlives the test.
+        if let Err(e) = self.child.kill() {
+            eprintln!("could not stop {}: {e}", self.name);
+        }
+        if let Err(e) = self.child.wait() {
+            eprintln!("could not reap {}: {e}", self.name);
+        }
     }
 }
 
