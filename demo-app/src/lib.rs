@@ -7,8 +7,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-use std::time::Duration;
-
 use rocket::fairing::AdHoc;
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
@@ -33,21 +31,18 @@ pub enum Error {
     /// A query on `users` failed.
     #[error("users query: {0}")]
     Query(#[from] diesel::result::Error),
-    /// The first connection could not be opened.
+    /// The session database failed (no connection, server down).
     #[error("users database: {0}")]
-    Connect(#[from] diesel::ConnectionError),
-    /// No pooled connection became available in time.
-    #[error("users database pool: {0}")]
-    Pool(#[from] r2d2::Error),
+    Store(#[from] shared_model::Error),
     /// A `users` migration failed.
     #[error("users migration: {0}")]
     Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Argon2 refused to hash.
     #[error("password hashing: {0}")]
     Hash(String),
-    /// The database URL needs a backend this build lacks.
-    #[error("this build has no {0} support: rebuild with `--features {1}`")]
-    BackendNotCompiled(&'static str, &'static str),
+    /// The session database's backend is not compiled into the demo.
+    #[error("this build of the demo lacks the session database's backend: rebuild with `--features postgres` or `--features mysql`")]
+    BackendNotCompiled,
     /// A blocking task panicked.
     #[error("background task failed: {0}")]
     Task(String),
@@ -57,7 +52,7 @@ impl Error {
     /// Whether the database could not be reached (answer `503`, not `500`).
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::Pool(_) | Self::Connect(_))
+        matches!(self, Self::Store(error) if error.is_unavailable())
     }
 }
 
@@ -96,13 +91,12 @@ pub fn rocket_from(figment: Figment) -> Rocket<Build> {
 /// Opens the `users` table in the session database, migrates it and creates
 /// the demo accounts that are missing.
 async fn open_users(rocket: Rocket<Build>) -> rocket::fairing::Result {
-    let Some(settings) = session_fairing::settings(&rocket) else {
+    let Some(manager) = session_fairing::manager(&rocket) else {
         log::error!("demo users: the Sessions fairing did not start");
         return Err(rocket);
     };
-    let url = settings.database_url.clone();
-    let timeout = settings.pool_timeout;
-    let opened = rocket::tokio::task::spawn_blocking(move || open_users_blocking(&url, timeout))
+    let db = manager.database().clone();
+    let opened = rocket::tokio::task::spawn_blocking(move || open_users_blocking(db))
         .await
         .map_err(|e| Error::Task(e.to_string()))
         .and_then(|opened| opened);
@@ -115,8 +109,8 @@ async fn open_users(rocket: Rocket<Build>) -> rocket::fairing::Result {
     }
 }
 
-fn open_users_blocking(url: &str, timeout: Duration) -> Result<Users> {
-    let users = Users::connect(url, timeout)?;
+fn open_users_blocking(db: shared_model::Database) -> Result<Users> {
+    let users = Users::new(db);
     for version in users.run_migrations()? {
         log::info!("demo users: applied migration {version}");
     }

@@ -1,19 +1,16 @@
 //! The demo's `users` table: its own embedded migrations, the demo accounts and
-//! password checks. It lives in the session database, on a small pool of its own
-//! (`shared_model::Database` does not lend its connections out).
+//! password checks. It lives in the session database and uses the session
+//! store's pool (`Database::with_connection`).
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use shared_model::Backend;
+use shared_model::{AnyConnection, Database};
 
 use crate::schema::users;
 use crate::{Error, Result};
@@ -29,9 +26,6 @@ const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql
 
 /// The accounts the demo creates when they are missing: `(username, password)`.
 pub const DEMO_USERS: [(&str, &str); 2] = [("alice", "wonderland"), ("bob", "builder")];
-
-/// Logins are rare, so a few connections are plenty.
-const POOL_SIZE: u32 = 4;
 
 /// A row of `users`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
@@ -97,120 +91,39 @@ pub(crate) fn decoy_hash() -> Option<&'static str> {
         .as_deref()
 }
 
-/// SQLite pragmas on every new connection, as for the sessions pool: WAL so the
-/// inspector can read while the app writes, and a busy timeout so writers wait.
-#[derive(Debug)]
-struct SqliteSetup {
-    busy_timeout: Duration,
-}
-
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            self.busy_timeout.as_millis()
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
-    }
-}
-
-/// A pool on the session database, per backend.
-#[derive(Clone)]
-enum Pools {
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
-    #[cfg(feature = "postgres")]
-    Postgres(Pool<ConnectionManager<diesel::PgConnection>>),
-    #[cfg(feature = "mysql")]
-    Mysql(Pool<ConnectionManager<diesel::MysqlConnection>>),
-}
-
-/// Runs `$body` with `$conn` bound to a pooled connection of the concrete
-/// backend type, so each query is written once and compiled per backend.
+/// Runs `$body` with `$conn` bound to a connection of the session database's
+/// concrete backend type, so each query is written once and compiled per backend.
 macro_rules! with_conn {
-    ($pools:expr, $conn:ident => $body:expr) => {
-        match $pools {
-            Pools::Sqlite(pool) => {
-                let $conn = &mut *pool.get()?;
-                $body
-            }
+    ($db:expr, $conn:ident => $body:expr) => {
+        $db.with_connection(|any| match any {
+            AnyConnection::Sqlite($conn) => $body,
             #[cfg(feature = "postgres")]
-            Pools::Postgres(pool) => {
-                let $conn = &mut *pool.get()?;
-                $body
-            }
+            AnyConnection::Postgres($conn) => $body,
             #[cfg(feature = "mysql")]
-            Pools::Mysql(pool) => {
-                let $conn = &mut *pool.get()?;
-                $body
-            }
-        }
+            AnyConnection::Mysql($conn) => $body,
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::BackendNotCompiled),
+        })
     };
 }
 
-/// Connects once first so a bad URL reports the driver's reason, not r2d2's
-/// "timed out".
-fn pool<C>(
-    url: &str,
-    timeout: Duration,
-    customizer: Option<Box<dyn CustomizeConnection<C, diesel::r2d2::Error>>>,
-) -> Result<Pool<ConnectionManager<C>>>
-where
-    C: diesel::r2d2::R2D2Connection + 'static,
-{
-    drop(C::establish(url)?);
-    let mut builder = Pool::builder()
-        .max_size(POOL_SIZE)
-        .min_idle(Some(0))
-        .connection_timeout(timeout);
-    if let Some(customizer) = customizer {
-        builder = builder.connection_customizer(customizer);
-    }
-    Ok(builder.build(ConnectionManager::new(url))?)
-}
-
-/// The `users` table of the session database.
+/// The `users` table of the session database, on the session store's pool.
 #[derive(Clone)]
 pub struct Users {
-    pools: Pools,
+    db: Database,
 }
 
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Users").finish_non_exhaustive()
+        f.debug_struct("Users").field("db", &self.db).finish()
     }
 }
 
 impl Users {
-    /// Opens a pool on `url` (same URL rules as the session store: `postgres://`,
-    /// `mysql://`, otherwise an SQLite path with optional `sqlite://`).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::BackendNotCompiled`] when the URL needs a feature this build lacks;
-    /// [`Error::Connect`] / [`Error::Pool`] when the database cannot be reached.
-    pub fn connect(url: &str, timeout: Duration) -> Result<Self> {
-        let pools = match Backend::from_url(url) {
-            Backend::Sqlite => {
-                let path = url.strip_prefix("sqlite://").unwrap_or(url);
-                Pools::Sqlite(pool(
-                    path,
-                    timeout,
-                    Some(Box::new(SqliteSetup {
-                        busy_timeout: timeout,
-                    })),
-                )?)
-            }
-            #[cfg(feature = "postgres")]
-            Backend::Postgres => Pools::Postgres(pool(url, timeout, None)?),
-            #[cfg(feature = "mysql")]
-            Backend::Mysql => Pools::Mysql(pool(url, timeout, None)?),
-            #[cfg(not(feature = "postgres"))]
-            Backend::Postgres => return Err(Error::BackendNotCompiled("PostgreSQL", "postgres")),
-            #[cfg(not(feature = "mysql"))]
-            Backend::Mysql => return Err(Error::BackendNotCompiled("MySQL", "mysql")),
-        };
-        Ok(Self { pools })
+    /// The `users` table in `db` (the session store's database).
+    #[must_use]
+    pub fn new(db: Database) -> Self {
+        Self { db }
     }
 
     /// Applies the demo's pending migrations and returns their versions. They
@@ -231,24 +144,26 @@ impl Users {
                 .map(|list| list.iter().map(ToString::to_string).collect())
                 .map_err(Error::Migration)
         }
-        match &self.pools {
-            Pools::Sqlite(pool) => versions(pool.get()?.run_pending_migrations(SQLITE_MIGRATIONS)),
+        self.db.with_connection(|any| match any {
+            AnyConnection::Sqlite(conn) => versions(conn.run_pending_migrations(SQLITE_MIGRATIONS)),
             #[cfg(feature = "postgres")]
-            Pools::Postgres(pool) => {
-                versions(pool.get()?.run_pending_migrations(POSTGRES_MIGRATIONS))
+            AnyConnection::Postgres(conn) => {
+                versions(conn.run_pending_migrations(POSTGRES_MIGRATIONS))
             }
             #[cfg(feature = "mysql")]
-            Pools::Mysql(pool) => versions(pool.get()?.run_pending_migrations(MYSQL_MIGRATIONS)),
-        }
+            AnyConnection::Mysql(conn) => versions(conn.run_pending_migrations(MYSQL_MIGRATIONS)),
+            #[allow(unreachable_patterns)]
+            _ => Err(Error::BackendNotCompiled),
+        })
     }
 
     /// The user called `username`, if any.
     ///
     /// # Errors
     ///
-    /// [`Error::Query`] / [`Error::Pool`] when the database fails.
+    /// [`Error::Query`] / [`Error::Store`] when the database fails.
     pub fn find(&self, username: &str) -> Result<Option<User>> {
-        Ok(with_conn!(&self.pools, conn => users::table
+        with_conn!(self.db, conn => Ok(users::table
             .filter(users::username.eq(username))
             .select(User::as_select())
             .first(conn)
@@ -271,15 +186,12 @@ impl Users {
             username,
             password_hash: &password_hash,
         };
-        let inserted = with_conn!(&self.pools, conn => diesel::insert_into(users::table)
-            .values(&row)
-            .execute(conn));
-        match inserted {
+        with_conn!(self.db, conn => match diesel::insert_into(users::table).values(&row).execute(conn) {
             Ok(_) => Ok(true),
             // Another instance created it between our check and insert.
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
             Err(error) => Err(error.into()),
-        }
+        })
     }
 
     /// Creates the [`DEMO_USERS`] that are missing; returns the names created.

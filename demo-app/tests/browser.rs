@@ -1,6 +1,8 @@
 //! A real browser: Debian's headless Chromium, driven over WebDriver by
 //! chromedriver, against the demo binary on a loopback port with a scratch
-//! SQLite file. It also writes the README's screenshot, `docs/demo-home.png`.
+//! SQLite file. It saves a screenshot of the logged-in home page to
+//! `target/demo-home.png`, or to the README's `docs/demo-home.png` when
+//! `UPDATE_SCREENSHOTS=1` (so CI runs leave the tree clean).
 //!
 //! `#[ignore]`d for a plain `cargo test`; `.ci/run` installs `chromium` and
 //! `chromium-driver` and runs it with `--include-ignored` against the release
@@ -55,7 +57,12 @@ fn program(variable: &str, default: &str) -> PathBuf {
 }
 
 fn screenshot_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo-home.png")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        root.join("docs/demo-home.png")
+    } else {
+        root.join("target/demo-home.png")
+    }
 }
 
 #[rocket::async_test]

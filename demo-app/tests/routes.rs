@@ -485,7 +485,7 @@ fn migrations_coexist_and_restarts_keep_users(db: &TestDatabase) {
         // The sessions harness ignores the demo's version and vice versa.
         let sessions = Database::connect(db.url()).unwrap();
         assert!(sessions.pending_migrations().unwrap().is_empty());
-        let users = demo_app::Users::connect(db.url(), std::time::Duration::from_secs(5)).unwrap();
+        let users = demo_app::Users::new(sessions.clone());
         assert!(users.run_migrations().unwrap().is_empty());
         assert!(
             users.ensure_demo_users().unwrap().is_empty(),

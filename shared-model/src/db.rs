@@ -444,6 +444,20 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A borrowed connection of whichever backend a [`Database`] uses, for an app's
+/// own tables in the same database (see [`Database::with_connection`]).
+#[non_exhaustive]
+pub enum AnyConnection<'a> {
+    /// SQLite (with the pool's pragmas applied).
+    Sqlite(&'a mut SqliteConnection),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Postgres(&'a mut diesel::PgConnection),
+    /// MySQL / MariaDB.
+    #[cfg(feature = "mysql")]
+    Mysql(&'a mut diesel::MysqlConnection),
+}
+
 struct Inner {
     pools: Pools,
     backend: Backend,
@@ -538,6 +552,51 @@ impl Database {
     /// As [`run_migrations`](Self::run_migrations).
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
         with_conn!(self, conn => Ok(migrations::pending(conn)?))
+    }
+
+    /// Lends `work` a pooled connection, for an app's own tables in the session
+    /// database (the demo's `users`): one pool, one set of SQLite pragmas.
+    /// Match on [`AnyConnection`] to run Diesel code per backend.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Pool`] (converted into `E`) when no connection is available;
+    /// whatever `work` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use diesel::connection::SimpleConnection;
+    /// use shared_model::{AnyConnection, Database};
+    ///
+    /// let db = Database::connect(":memory:")?;
+    /// db.with_connection(|conn| match conn {
+    ///     AnyConnection::Sqlite(conn) => conn.batch_execute("CREATE TABLE notes (body TEXT)"),
+    ///     _ => unreachable!("an SQLite URL"),
+    /// }
+    /// .map_err(shared_model::Error::from))?;
+    /// # Ok::<(), shared_model::Error>(())
+    /// ```
+    pub fn with_connection<T, E>(
+        &self,
+        work: impl FnOnce(AnyConnection<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        match self.pools() {
+            Pools::Sqlite(pool) => work(AnyConnection::Sqlite(
+                &mut pool.get().map_err(Error::from)?.conn,
+            )),
+            #[cfg(feature = "postgres")]
+            Pools::Postgres(pool) => work(AnyConnection::Postgres(
+                &mut pool.get().map_err(Error::from)?.conn,
+            )),
+            #[cfg(feature = "mysql")]
+            Pools::Mysql(pool) => work(AnyConnection::Mysql(
+                &mut pool.get().map_err(Error::from)?.conn,
+            )),
+        }
     }
 
     pub(crate) fn pools(&self) -> &Pools {

@@ -18,7 +18,7 @@ pub mod test_util;
 
 pub use changes::ChangeSet;
 pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
-pub use db::{Backend, Database, DatabaseBuilder, StatementCounts};
+pub use db::{AnyConnection, Backend, Database, DatabaseBuilder, StatementCounts};
 pub use error::{Error, Result};
 pub use id::{InvalidSessionId, SessionId};
 pub use manager::{SessionManager, DEFAULT_MAX_DATA_BYTES};
