@@ -7,9 +7,10 @@ use std::sync::OnceLock;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use diesel::migration::MigrationSource;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use shared_model::{AnyConnection, Database};
 
 use crate::schema::users;
@@ -91,6 +92,21 @@ pub(crate) fn decoy_hash() -> Option<&'static str> {
         .as_deref()
 }
 
+/// Applies `source` under the lock every migration run of this database takes,
+/// so demo instances starting together do not race.
+fn run_locked<C>(conn: &mut C, source: EmbeddedMigrations) -> Result<Vec<String>>
+where
+    C: migrations::Migrate,
+    EmbeddedMigrations: MigrationSource<C::Db>,
+{
+    conn.exclusively(|conn| {
+        conn.run_pending_migrations(source)
+            .map(|applied| applied.iter().map(ToString::to_string).collect())
+            .map_err(migrations::Error::Migration)
+    })
+    .map_err(|error| Error::Migration(Box::new(error)))
+}
+
 /// Runs `$body` with `$conn` bound to a connection of the session database's
 /// concrete backend type, so each query is written once and compiled per backend.
 macro_rules! with_conn {
@@ -134,24 +150,12 @@ impl Users {
     ///
     /// [`Error::Migration`] when a migration fails.
     pub fn run_migrations(&self) -> Result<Vec<String>> {
-        fn versions(
-            applied: std::result::Result<
-                Vec<diesel::migration::MigrationVersion<'_>>,
-                Box<dyn std::error::Error + Send + Sync>,
-            >,
-        ) -> Result<Vec<String>> {
-            applied
-                .map(|list| list.iter().map(ToString::to_string).collect())
-                .map_err(Error::Migration)
-        }
         self.db.with_connection(|any| match any {
-            AnyConnection::Sqlite(conn) => versions(conn.run_pending_migrations(SQLITE_MIGRATIONS)),
+            AnyConnection::Sqlite(conn) => run_locked(conn, SQLITE_MIGRATIONS),
             #[cfg(feature = "postgres")]
-            AnyConnection::Postgres(conn) => {
-                versions(conn.run_pending_migrations(POSTGRES_MIGRATIONS))
-            }
+            AnyConnection::Postgres(conn) => run_locked(conn, POSTGRES_MIGRATIONS),
             #[cfg(feature = "mysql")]
-            AnyConnection::Mysql(conn) => versions(conn.run_pending_migrations(MYSQL_MIGRATIONS)),
+            AnyConnection::Mysql(conn) => run_locked(conn, MYSQL_MIGRATIONS),
             #[allow(unreachable_patterns)]
             _ => Err(Error::BackendNotCompiled),
         })

@@ -22,6 +22,12 @@ pub enum Error {
     /// Diesel's migration harness failed (bad SQL, lost connection, ...).
     #[error("migration failed: {0}")]
     Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The lock that serialises migration runs could not be taken.
+    #[error("could not take the migration lock: {0}")]
+    Lock(#[from] diesel::result::Error),
+    /// Another process held the migration lock for too long.
+    #[error("another process held the migration lock for over {0} seconds")]
+    LockTimeout(u32),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -31,17 +37,34 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Implemented for `SqliteConnection`, and for `PgConnection` / `MysqlConnection`
 /// with the `postgres` / `mysql` features.
-pub trait Migrate: MigrationHarness<Self::Db> {
+pub trait Migrate: MigrationHarness<Self::Db> + Sized {
     /// The Diesel backend of the connection.
     type Db: Backend;
     /// The embedded migrations for that backend.
     fn migrations() -> impl MigrationSource<Self::Db>;
+    /// Runs `work` holding a database-wide lock that every migration run takes,
+    /// so app instances starting together on an empty database migrate one after
+    /// the other instead of racing: an advisory lock on PostgreSQL, `GET_LOCK` on
+    /// MySQL, an exclusive transaction on SQLite.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lock`] / [`Error::LockTimeout`], or what `work` returns.
+    fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
 }
+
+/// How long a migration run waits for another one to finish.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+const LOCK_WAIT_SECONDS: u32 = 60;
 
 impl Migrate for SqliteConnection {
     type Db = diesel::sqlite::Sqlite;
     fn migrations() -> impl MigrationSource<Self::Db> {
         SQLITE
+    }
+    fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        // The harness's own transactions become savepoints inside this one.
+        self.exclusive_transaction(work)
     }
 }
 
@@ -51,6 +74,17 @@ impl Migrate for diesel::PgConnection {
     fn migrations() -> impl MigrationSource<Self::Db> {
         POSTGRES
     }
+    fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        use diesel::connection::SimpleConnection;
+        // An arbitrary key shared by every process migrating a `sessions` table.
+        const KEY: i64 = 0x5E55_1045;
+        self.batch_execute(&format!(
+            "SET lock_timeout = '{LOCK_WAIT_SECONDS}s'; SELECT pg_advisory_lock({KEY}); SET lock_timeout = 0"
+        ))?;
+        let result = work(self);
+        self.batch_execute(&format!("SELECT pg_advisory_unlock({KEY})"))?;
+        result
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -58,6 +92,25 @@ impl Migrate for diesel::MysqlConnection {
     type Db = diesel::mysql::Mysql;
     fn migrations() -> impl MigrationSource<Self::Db> {
         MYSQL
+    }
+    fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+            locked: Option<i32>,
+        }
+        let taken: Locked = diesel::sql_query(format!(
+            "SELECT GET_LOCK('rocket_sessions_migrations', {LOCK_WAIT_SECONDS}) AS locked"
+        ))
+        .get_result(self)?;
+        if taken.locked != Some(1) {
+            return Err(Error::LockTimeout(LOCK_WAIT_SECONDS));
+        }
+        let result = work(self);
+        diesel::sql_query("SELECT RELEASE_LOCK('rocket_sessions_migrations') AS locked")
+            .get_result::<Locked>(self)?;
+        result
     }
 }
 
@@ -68,10 +121,14 @@ impl Migrate for diesel::MysqlConnection {
 ///
 /// [`Error::Migration`] when a migration fails; it runs in its own transaction
 /// (where the backend allows DDL in transactions), so nothing half-done is recorded.
+/// Concurrent runs from several processes wait for each other
+/// ([`Migrate::exclusively`]).
 pub fn run_pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
-    conn.run_pending_migrations(C::migrations())
-        .map(|applied| applied.iter().map(ToString::to_string).collect())
-        .map_err(Error::Migration)
+    conn.exclusively(|conn| {
+        conn.run_pending_migrations(C::migrations())
+            .map(|applied| applied.iter().map(ToString::to_string).collect())
+            .map_err(Error::Migration)
+    })
 }
 
 /// The names of the migrations the connection's database has not run yet, without

@@ -702,7 +702,42 @@ fn migrations_are_idempotent(db: &TestDatabase) {
     assert!(database.run_migrations().unwrap().is_empty());
 }
 
+fn concurrent_first_migrations_wait_for_each_other(db: &TestDatabase) {
+    db.execute("DROP TABLE sessions");
+    db.execute("DROP TABLE __diesel_schema_migrations");
+    assert_eq!(db.database().pending_migrations().unwrap().len(), 1);
+    let barrier = Arc::new(Barrier::new(4));
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, barrier) = (db.url().to_owned(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let database = shared_model::Database::connect(url).unwrap();
+                barrier.wait();
+                database.run_migrations()
+            })
+        })
+        .collect();
+    let applied: Vec<usize> = runs
+        .into_iter()
+        .map(|run| run.join().unwrap().expect("no migration run fails").len())
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        1,
+        "exactly one run applied it: {applied:?}"
+    );
+    let manager = db.manager();
+    manager
+        .create(
+            SessionData::new(),
+            None,
+            manager.now() + Duration::minutes(1),
+        )
+        .unwrap();
+}
+
 backend_tests!(
+    concurrent_first_migrations_wait_for_each_other,
     created_round_trips_with_exact_timestamps,
     expired_rows_are_never_loaded,
     unknown_ids_load_nothing,
