@@ -29,10 +29,13 @@ fn cookie_header(session_id: &str) -> String {
 
 fn two_instances_share_sessions(db: &TestDatabase) {
     let workdir = tempfile::tempdir().unwrap();
-    // One after the other: both run the migrations at start, and two
-    // processes migrating one empty database at once would race.
-    let first = Demo::start("first", db.url(), workdir.path());
-    let second = Demo::start("second", db.url(), workdir.path());
+    // Both start at once on an empty database: their migration runs take turns.
+    db.execute("DROP TABLE sessions");
+    db.execute("DROP TABLE __diesel_schema_migrations");
+    let mut first = Demo::spawn("first", db.url(), workdir.path());
+    let mut second = Demo::spawn("second", db.url(), workdir.path());
+    first.wait();
+    second.wait();
     let agent = http();
 
     // Log in on the first instance.

@@ -138,6 +138,13 @@ impl Demo {
     /// Starts the demo on a free port against `database_url` (working directory
     /// `workdir`) and waits until it serves.
     pub fn start(name: &str, database_url: &str, workdir: &Path) -> Self {
+        let mut demo = Self::spawn(name, database_url, workdir);
+        demo.wait();
+        demo
+    }
+
+    /// Starts the demo without waiting for it (see [`wait`](Self::wait)).
+    pub fn spawn(name: &str, database_url: &str, workdir: &Path) -> Self {
         let port = free_port();
         let mut command = Command::new(demo_binary());
         command
@@ -150,13 +157,16 @@ impl Demo {
             )
             .env("ROCKET_CLI_COLORS", "false");
         let process = Process::spawn(name, command, workdir.join(format!("{name}.log")));
-        let mut demo = Self {
+        Self {
             process,
             base: format!("http://127.0.0.1:{port}"),
-        };
-        let url = format!("{}/api/session", demo.base);
-        wait_until_serving(&url, START_DEADLINE, || demo.process.check_alive());
-        demo
+        }
+    }
+
+    /// Waits until the demo serves (panics with its log if it exits first).
+    pub fn wait(&mut self) {
+        let url = format!("{}/api/session", self.base);
+        wait_until_serving(&url, START_DEADLINE, || self.process.check_alive());
     }
 
     /// `base` + `path`.
