@@ -145,6 +145,12 @@ impl Demo {
 
     /// Starts the demo without waiting for it (see [`wait`](Self::wait)).
     pub fn spawn(name: &str, database_url: &str, workdir: &Path) -> Self {
+        Self::spawn_with(name, database_url, workdir, "")
+    }
+
+    /// [`spawn`](Self::spawn) with more `session` settings, e.g.
+    /// `"pool_timeout_seconds=2"`.
+    pub fn spawn_with(name: &str, database_url: &str, workdir: &Path, session: &str) -> Self {
         let port = free_port();
         let mut command = Command::new(demo_binary());
         command
@@ -153,7 +159,11 @@ impl Demo {
             .env("ROCKET_PORT", port.to_string())
             .env(
                 "ROCKET_SESSION",
-                format!("{{database_url={database_url:?},timeout_minutes=30}}"),
+                if session.is_empty() {
+                    format!("{{database_url={database_url:?},timeout_minutes=30}}")
+                } else {
+                    format!("{{database_url={database_url:?},timeout_minutes=30,{session}}}")
+                },
             )
             .env("ROCKET_CLI_COLORS", "false");
         let process = Process::spawn(name, command, workdir.join(format!("{name}.log")));
@@ -177,6 +187,11 @@ impl Demo {
     /// What the demo printed so far.
     pub fn log_text(&self) -> String {
         self.process.log_text()
+    }
+
+    /// `Err` with the log when the process has exited.
+    pub fn check_alive(&mut self) -> Result<(), String> {
+        self.process.check_alive()
     }
 }
 
