@@ -289,9 +289,8 @@ impl SessionManager {
     /// manager); database errors otherwise.
     pub fn load(&self, id: &SessionId) -> Result<Option<Session>> {
         let now = self.now_naive();
-        // A primary-key lookup with the expiry checked here rather than in SQL: an
-        // `expires_at > ?` range on an indexed column makes SQLite (built with
-        // STAT4) re-prepare the statement for every new bound value.
+        // The expiry is checked on the row, so the lookup is the same cached
+        // primary-key statement `get` uses.
         match self.get_row(&id.to_string())? {
             Some(row) if row.expires_at <= now => Ok(None),
             Some(row) if row.data.len() > self.max_data_bytes => Err(Error::TooLarge {
