@@ -302,7 +302,8 @@ impl SessionManager {
     }
 
     fn get_row(&self, key: &str) -> Result<Option<SessionRow>> {
-        // `get_result`, not `first`: a bound `LIMIT ?` also forces re-preparing.
+        // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
+        // statement on every call.
         with_conn!(self.db, conn => Ok(sessions::table
             .find(key)
             .select(SessionRow::as_select())
