@@ -15,6 +15,7 @@ use crate::query::{
 };
 use crate::schema::sessions;
 use crate::session::{encoded_len, NewSessionRow, SessionRow};
+use crate::statements::{Save, Touch};
 use crate::store::Store;
 use crate::{ChangeSet, Database, Error, Result, Session, SessionData, SessionId};
 
@@ -358,19 +359,18 @@ impl SessionManager {
                 session.version += 1;
                 session.updated_at = now;
                 session.expires_at = expires_at;
-                let target = diesel::update(sessions::table.find(&key));
-                let values = (
-                    sessions::user_id.eq(session.user_id.as_deref()),
-                    sessions::data.eq(&text),
-                    sessions::expires_at.eq(expires_at.naive_utc()),
-                    sessions::updated_at.eq(now.naive_utc()),
-                    sessions::version.eq(session.version),
-                );
+                let save = Save::<false> {
+                    id: &key,
+                    new_id: "",
+                    user_id: session.user_id.as_deref(),
+                    data: &text,
+                    expires_at: expires_at.naive_utc(),
+                    updated_at: now.naive_utc(),
+                    version: session.version,
+                };
                 match new_id {
-                    Some(new_id) => target
-                        .set((sessions::id.eq(new_id.to_string()), values))
-                        .execute(conn)?,
-                    None => target.set(values).execute(conn)?,
+                    Some(new_id) => save.cycled_to(&new_id.to_string()).execute(conn)?,
+                    None => save.execute(conn)?,
                 };
                 if let Some(new_id) = new_id {
                     session.id = new_id;
@@ -397,17 +397,12 @@ impl SessionManager {
         let key = id.to_string();
         let now = self.now_naive();
         let expires_at = truncate_to_micros(expires_at).naive_utc();
-        let updated = with_conn!(self.db, conn => Ok(diesel::update(
-            sessions::table
-                .find(&key)
-                .filter(sessions::expires_at.gt(now)),
-        )
-        .set((
-            sessions::expires_at.eq(expires_at),
-            sessions::updated_at.eq(now),
-            sessions::version.eq(sessions::version + 1),
-        ))
-        .execute(conn)?))?;
+        let touch = Touch {
+            id: &key,
+            expires_at,
+            now,
+        };
+        let updated = with_conn!(self.db, conn => Ok(touch.execute(conn)?))?;
         Ok(updated == 1)
     }
 
