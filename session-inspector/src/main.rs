@@ -1,0 +1,79 @@
+//! `session-inspector`: the desktop app (no subcommand) and its CLI.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use session_inspector::cli::{self, Cli};
+use session_inspector::config::database_url_from_environment;
+use session_inspector::{AppOptions, InitialSelection, InspectorApp};
+
+fn main() -> ExitCode {
+    let launched = Instant::now();
+    let cli = Cli::parse();
+    match run(cli, launched) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("session-inspector: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
+    let (url, source) = database_url_from_environment(cli.database_url.as_deref())?;
+    if let Some(command) = &cli.command {
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        // Every library error's message already includes its cause: one line.
+        return cli::run(command, &url, &mut stdout.lock(), &mut stderr.lock()).map_err(|error| {
+            anyhow::anyhow!("{error} (database {} from {source})", redacted(&url))
+        });
+    }
+    let select = match (cli.select, cli.select_first) {
+        (Some(id), _) => Some(InitialSelection::Id(id)),
+        (None, true) => Some(InitialSelection::First),
+        (None, false) => None,
+    };
+    let options = AppOptions {
+        database_url: url,
+        select,
+        bench: cli.bench.then_some(launched),
+        auto_refresh_secs: cli.auto_refresh,
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Session inspector")
+            .with_inner_size([1440.0, 880.0])
+            .with_min_inner_size([900.0, 520.0]),
+        // The timing mode measures a fresh window, not a restored one.
+        persist_window: !cli.bench,
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(
+        "session-inspector",
+        native,
+        Box::new(move |cc| {
+            Ok(Box::new(InspectorApp::new(
+                &cc.egui_ctx,
+                options,
+                cc.storage,
+            )))
+        }),
+    )
+    .map_err(|error| anyhow::anyhow!("cannot open the window: {error}"))
+}
+
+/// The URL without its password, for error messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
