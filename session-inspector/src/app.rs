@@ -303,7 +303,7 @@ impl InspectorApp {
                     editor.saving = false;
                 }
                 self.state.error(format!(
-                    "not saved: session {} changed meanwhile (version {expected_version} → {})",
+                    "not saved: session {} changed meanwhile (version {expected_version} is now {})",
                     current.id.short(),
                     current.version
                 ));
@@ -452,6 +452,9 @@ impl InspectorApp {
             }
             Command::Refresh => self.refresh(now),
             Command::LoadPages(pages) => {
+                if self.state.connection.current.is_none() {
+                    return;
+                }
                 for index in pages {
                     if !self.state.table.requested.insert(index) {
                         continue;

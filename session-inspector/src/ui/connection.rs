@@ -30,9 +30,9 @@ pub fn connection_bar_ui(ui: &mut egui::Ui, connection: &mut ConnectionState) ->
         {
             commands.push(Command::PickSqliteFile);
         }
-        egui::ComboBox::from_id_salt("recent-connections")
-            .selected_text("Recent")
-            .width(90.0)
+        egui::ComboBox::from_label("Recent")
+            .selected_text("")
+            .width(24.0)
             .show_ui(ui, |ui| {
                 if connection.recent.is_empty() {
                     ui.weak("No recent connections");
