@@ -11,12 +11,11 @@ use egui::{Key, KeyboardShortcut, Modifiers};
 
 use crate::bench::{BenchAction, BenchRecorder};
 use crate::state::{
-    pretty, AppState, ConflictState, Confirm, Connected, Editor, Loaded, Selection, Tab,
-    PAGE_SIZE,
+    pretty, AppState, Confirm, ConflictState, Connected, Editor, Loaded, Selection, Tab, PAGE_SIZE,
 };
 use crate::ui::{
-    confirm_ui, connection_bar_ui, detail_ui, filter_bar_ui, overview_ui, status_bar_ui,
-    table_ui, Command, TableView,
+    confirm_ui, connection_bar_ui, detail_ui, filter_bar_ui, overview_ui, status_bar_ui, table_ui,
+    Command, TableView,
 };
 use crate::worker::{ExpiryChange, Request, Response, Worker};
 
@@ -117,16 +116,21 @@ impl InspectorApp {
     }
 
     fn send(&mut self, request: Request) {
-        let sent = self.worker.as_ref().is_some_and(|worker| worker.send(request));
+        let sent = self
+            .worker
+            .as_ref()
+            .is_some_and(|worker| worker.send(request));
         if !sent {
-            self.state.error("the database thread has stopped; restart the inspector");
+            self.state
+                .error("the database thread has stopped; restart the inspector");
         }
     }
 
     fn connect(&mut self, url: String) {
         let url = url.trim().to_owned();
         if url.is_empty() {
-            self.state.error("enter a database URL or pick an SQLite file");
+            self.state
+                .error("enter a database URL or pick an SQLite file");
             return;
         }
         self.state.connection.url_input.clone_from(&url);
@@ -264,7 +268,9 @@ impl InspectorApp {
                 elapsed,
             } => {
                 self.state.table.last_query = Some(elapsed);
-                let first = rows.first().map(|row| (row.session_id.clone(), row.user_id.clone()));
+                let first = rows
+                    .first()
+                    .map(|row| (row.session_id.clone(), row.user_id.clone()));
                 if self.state.table.insert_page(generation, index, rows)
                     && index == 0
                     && self.initial_selection == Some(InitialSelection::First)
@@ -489,7 +495,8 @@ impl InspectorApp {
                     if let Some(selection) = &mut self.state.selection {
                         selection.loaded = Loaded::Session(conflict.current);
                     }
-                    self.state.info("Reloaded the current version; your edit was dropped");
+                    self.state
+                        .info("Reloaded the current version; your edit was dropped");
                 }
             }
             Command::OverwriteAfterConflict => {
@@ -587,7 +594,9 @@ impl InspectorApp {
                 self.state.connection.picking_file = true;
                 self.file_dialog = Some(rx);
             }
-            Err(error) => self.state.error(format!("cannot open a file dialog: {error}")),
+            Err(error) => self
+                .state
+                .error(format!("cannot open a file dialog: {error}")),
         }
     }
 
@@ -653,18 +662,13 @@ impl InspectorApp {
             || self.state.stats_loading
             || self.state.purge.running
             || self.state.editor.as_ref().is_some_and(|e| e.saving)
-            || self
-                .state
-                .table
-                .requested
-                .iter()
-                .any(|index| {
-                    self.state
-                        .table
-                        .pages
-                        .get(index)
-                        .is_none_or(|page| page.generation != self.state.table.generation)
-                })
+            || self.state.table.requested.iter().any(|index| {
+                self.state
+                    .table
+                    .pages
+                    .get(index)
+                    .is_none_or(|page| page.generation != self.state.table.generation)
+            })
     }
 }
 

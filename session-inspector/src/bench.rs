@@ -102,7 +102,10 @@ impl BenchRecorder {
                 };
                 if frame >= SCROLL_FRAMES + JUMPS.len() * FRAMES_PER_JUMP {
                     self.phase = Phase::Done;
-                    return (Some(BenchAction::Finish(self.report(state))), TableView::default());
+                    return (
+                        Some(BenchAction::Finish(self.report(state))),
+                        TableView::default(),
+                    );
                 }
                 (
                     None,
@@ -138,7 +141,9 @@ impl BenchRecorder {
                 };
             }
             Phase::Filtering { user, generation }
-                if shown && state.table.generation == *generation && state.table.count.is_some() =>
+                if shown
+                    && state.table.generation == *generation
+                    && state.table.count.is_some() =>
             {
                 let elapsed = self.filter_started.map_or(Duration::ZERO, |t| t.elapsed());
                 self.filter = Some((user.clone(), elapsed, state.table.count.unwrap_or(0)));
@@ -162,7 +167,10 @@ impl BenchRecorder {
 
     fn report(&self, state: &AppState) -> String {
         let ms = |d: Option<Duration>| {
-            d.map_or_else(|| "n/a".to_owned(), |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0))
+            d.map_or_else(
+                || "n/a".to_owned(),
+                |d| format!("{:.1} ms", d.as_secs_f64() * 1000.0),
+            )
         };
         let url = state
             .connection
@@ -170,7 +178,10 @@ impl BenchRecorder {
             .as_ref()
             .map_or("?", |c| c.display_url.as_str());
         let mut lines = vec![
-            format!("bench database: {url} ({} rows)", state.table.count.unwrap_or(0)),
+            format!(
+                "bench database: {url} ({} rows)",
+                state.table.count.unwrap_or(0)
+            ),
             format!("bench launch to first page shown: {}", ms(self.first_page)),
         ];
         match &self.filter {
@@ -198,7 +209,11 @@ fn summary(samples: &[f64]) -> String {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     let at = |q: f64| {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let index = ((sorted.len() - 1) as f64 * q).round() as usize;
         sorted.get(index).copied().unwrap_or_default()
     };
@@ -217,7 +232,10 @@ mod tests {
     #[test]
     fn summary_reports_percentiles() {
         let samples: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(summary(&samples), "p50 51.00 ms, p95 95.00 ms, max 100.00 ms");
+        assert_eq!(
+            summary(&samples),
+            "p50 51.00 ms, p95 95.00 ms, max 100.00 ms"
+        );
         assert_eq!(summary(&[]), "n/a");
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use shared_model::{
-    Database, Error as ModelError, ListedSession, Page, SessionFilter, SessionManager,
-    Sort, Stats, Status,
+    Database, Error as ModelError, ListedSession, Page, SessionFilter, SessionManager, Sort, Stats,
+    Status,
 };
 
 use crate::format::{byte_size, relative_expiry, relative_time, top_level_keys};
@@ -140,7 +140,13 @@ fn session_json<'a>(
     listed: &'a ListedSession,
     now: chrono::DateTime<chrono::Utc>,
 ) -> SessionJson<'a> {
-    let status = |expires_at| if expires_at > now { "active" } else { "expired" };
+    let status = |expires_at| {
+        if expires_at > now {
+            "active"
+        } else {
+            "expired"
+        }
+    };
     match listed {
         Ok(session) => SessionJson {
             id,
@@ -260,7 +266,10 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
                 print_stats(out, &stats)?;
             }
         }
-        Command::Seed { count, seed: rng_seed } => {
+        Command::Seed {
+            count,
+            seed: rng_seed,
+        } => {
             if let Some(path) = config::sqlite_file(url) {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     if !parent.is_dir() {

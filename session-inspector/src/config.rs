@@ -214,7 +214,9 @@ mod tests {
     #[test]
     fn broken_rocket_toml_is_an_error_naming_the_file() {
         let error = resolve_database_url(None, None, toml("[default\n")).unwrap_err();
-        assert!(error.to_string().starts_with("Rocket.toml is not valid TOML"));
+        assert!(error
+            .to_string()
+            .starts_with("Rocket.toml is not valid TOML"));
     }
 
     #[test]

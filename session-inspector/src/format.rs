@@ -67,7 +67,10 @@ pub fn relative_expiry(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> String 
     if expires_at > now {
         format!("in {}", short_duration((expires_at - now).num_seconds()))
     } else {
-        format!("expired {} ago", short_duration((now - expires_at).num_seconds()))
+        format!(
+            "expired {} ago",
+            short_duration((now - expires_at).num_seconds())
+        )
     }
 }
 

@@ -49,7 +49,11 @@ fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> Option<&'a T> {
 /// (which makes the "top users" plot meaningful).
 fn user_id(rng: &mut fastrand::Rng, users: u64) -> String {
     let skew = rng.f64().powi(3);
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let n = (skew * users as f64) as u64;
     format!("user-{:06}", n.min(users.saturating_sub(1)) + 1)
 }
@@ -79,7 +83,11 @@ fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Opti
     data.insert("csrf_token".into(), Value::String(hex_token(rng)));
     if let Some(user) = &user {
         let name = pick(rng, FIRST_NAMES).copied().unwrap_or("Ada");
-        let role = if rng.u8(..100) < 3 { "admin" } else { "customer" };
+        let role = if rng.u8(..100) < 3 {
+            "admin"
+        } else {
+            "customer"
+        };
         data.insert(
             "user".into(),
             json!({ "id": user, "name": name, "role": role }),
@@ -94,7 +102,10 @@ fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Opti
     }
     if rng.u8(..100) < 20 {
         if let Some((level, message)) = pick(rng, FLASHES) {
-            data.insert("flash".into(), json!({ "level": level, "message": message }));
+            data.insert(
+                "flash".into(),
+                json!({ "level": level, "message": message }),
+            );
         }
     }
     if let Some(locale) = pick(rng, LOCALES) {

@@ -163,10 +163,7 @@ impl TableState {
     pub fn row_count(&self) -> usize {
         match self.count {
             Some(count) => usize::try_from(count).unwrap_or(usize::MAX),
-            None => self
-                .pages
-                .get(&0)
-                .map_or(0, |page| page.rows.len()),
+            None => self.pages.get(&0).map_or(0, |page| page.rows.len()),
         }
     }
 
@@ -547,7 +544,10 @@ mod tests {
             table.changed,
             HashSet::from(["b".to_owned(), "c".to_owned()])
         );
-        assert!(!table.insert_page(g - 1, 0, vec![]), "stale pages are dropped");
+        assert!(
+            !table.insert_page(g - 1, 0, vec![]),
+            "stale pages are dropped"
+        );
     }
 
     #[test]

@@ -148,7 +148,9 @@ fn status_and_data_filters_narrow_the_table() {
     harness
         .get_by_role_and_label(Role::TextInput, "Search data")
         .set_text_value_accesskit("");
-    run_until(&mut harness, "all sessions again", |h| shows(h, "6 matching sessions"));
+    run_until(&mut harness, "all sessions again", |h| {
+        shows(h, "6 matching sessions")
+    });
 }
 
 #[test]
@@ -156,7 +158,10 @@ fn selecting_a_row_shows_its_data() {
     let fixture = Fixture::new();
     let mut harness = open_fixture(&fixture);
     select(&mut harness, &fixture.anonymous);
-    assert!(shows(&harness, "theme: \"dark\""), "the JSON tree shows the key");
+    assert!(
+        shows(&harness, "theme: \"dark\""),
+        "the JSON tree shows the key"
+    );
     assert!(editor_text(&harness).contains("\"theme\": \"dark\""));
 }
 
@@ -166,7 +171,10 @@ fn a_valid_edit_is_saved_to_the_database() {
     let mut harness = open_fixture(&fixture);
     let session = &fixture.alice[0];
     select(&mut harness, session);
-    set_editor_text(&mut harness, r#"{"cart": ["espresso", "grinder"], "locale": "de-DE"}"#);
+    set_editor_text(
+        &mut harness,
+        r#"{"cart": ["espresso", "grinder"], "locale": "de-DE"}"#,
+    );
     assert!(shows_containing(&harness, "Valid JSON object, not saved"));
     click(&mut harness, "💾 Save");
     run_until(&mut harness, "the saved message", |h| {
@@ -224,11 +232,17 @@ fn a_concurrent_change_shows_the_conflict_and_overwrites_nothing() {
     });
     assert!(shows(&harness, "Your version"));
     assert!(shows(&harness, "Current (version 2)"));
-    assert_eq!(fixture.stored(session).unwrap().data, theirs, "not overwritten");
+    assert_eq!(
+        fixture.stored(session).unwrap().data,
+        theirs,
+        "not overwritten"
+    );
 
     // Overwriting is possible, on purpose.
     click(&mut harness, "⚠ Overwrite with mine");
-    run_until(&mut harness, "the overwrite", |h| shows_containing(h, "Saved session"));
+    run_until(&mut harness, "the overwrite", |h| {
+        shows_containing(h, "Saved session")
+    });
     let stored = fixture.stored(session).unwrap();
     assert_eq!(stored.data, data(json!({"cart": ["from the inspector"]})));
     assert_eq!(stored.version, 3);
@@ -268,7 +282,10 @@ fn expire_now_expires_the_session_in_the_database() {
     });
     let stored = fixture.stored(session).unwrap();
     assert!(stored.expires_at <= chrono::Utc::now());
-    assert!(fixture.manager.load(&session.id).unwrap().is_none(), "the app no longer accepts it");
+    assert!(
+        fixture.manager.load(&session.id).unwrap().is_none(),
+        "the app no longer accepts it"
+    );
     run_until(&mut harness, "the table to show it expired", |h| {
         h.query_all_by_label("expired").count() == 3
     });
@@ -344,7 +361,11 @@ fn purge_removes_exactly_the_expired_sessions() {
     for session in &fixture.carol {
         assert!(fixture.stored(session).is_none());
     }
-    for session in fixture.alice.iter().chain([&fixture.bob, &fixture.anonymous]) {
+    for session in fixture
+        .alice
+        .iter()
+        .chain([&fixture.bob, &fixture.anonymous])
+    {
         assert!(fixture.stored(session).is_some(), "active sessions stay");
     }
 }
@@ -392,7 +413,11 @@ fn refresh_picks_up_changes_and_highlights_them() {
     run_until(&mut harness, "bob's row to be marked changed", |h| {
         h.state().state().table.changed.contains(&bob)
     });
-    assert_eq!(h_changed(&harness), 1, "only the changed row is highlighted");
+    assert_eq!(
+        h_changed(&harness),
+        1,
+        "only the changed row is highlighted"
+    );
 }
 
 fn h_changed(harness: &App) -> usize {
@@ -416,13 +441,19 @@ fn corrupt_rows_are_listed_with_their_error() {
     run_until(&mut harness, "the corrupt detail", |h| {
         shows_containing(h, "Corrupt row:")
     });
-    assert!(shows(&harness, "⏹ Expire now"), "a corrupt row can still be expired");
+    assert!(
+        shows(&harness, "⏹ Expire now"),
+        "a corrupt row can still be expired"
+    );
 }
 
 #[test]
 fn an_unreachable_database_is_reported_and_the_app_keeps_working() {
     let fixture = Fixture::new();
-    let missing = fixture.db.url().replace("sessions.sqlite", "missing/none.sqlite");
+    let missing = fixture
+        .db
+        .url()
+        .replace("sessions.sqlite", "missing/none.sqlite");
     let mut harness = open(&missing);
     run_until(&mut harness, "the error in the status bar", |h| {
         shows_containing(h, "no SQLite database at")
@@ -445,7 +476,8 @@ fn pending_migrations_are_reported_not_run() {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;
         let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
-        conn.batch_execute("CREATE TABLE other (x INTEGER)").unwrap();
+        conn.batch_execute("CREATE TABLE other (x INTEGER)")
+            .unwrap();
     }
     let mut harness = open(path.to_str().unwrap());
     run_until(&mut harness, "the pending-migrations warning", |h| {
@@ -458,9 +490,10 @@ fn pending_migrations_are_reported_not_run() {
         #[diesel(sql_type = diesel::sql_types::Text)]
         name: String,
     }
-    let tables: Vec<Name> = diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .load(&mut conn)
-        .unwrap();
+    let tables: Vec<Name> =
+        diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .load(&mut conn)
+            .unwrap();
     assert!(
         tables.iter().all(|t| t.name != "sessions"),
         "the inspector must not create the sessions table"
@@ -472,7 +505,9 @@ fn the_overview_shows_counts() {
     let fixture = Fixture::new();
     let mut harness = open_fixture(&fixture);
     click(&mut harness, "Overview");
-    run_until(&mut harness, "the statistics", |h| shows(h, "Distinct users"));
+    run_until(&mut harness, "the statistics", |h| {
+        shows(h, "Distinct users")
+    });
     // total 6, active 4, expired 2, users 3
     for value in ["6", "4", "2", "3"] {
         assert!(shows(&harness, value), "count {value} missing");

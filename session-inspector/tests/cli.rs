@@ -49,10 +49,13 @@ fn list_filters_by_user_status_and_limit() {
     for session in &fixture.alice {
         assert!(ids.contains(&session.id.to_string().as_str()));
     }
-    let expired = json_output(inspector(&fixture.url()).args(["list", "--status", "expired", "--json"]));
+    let expired =
+        json_output(inspector(&fixture.url()).args(["list", "--status", "expired", "--json"]));
     let expired = expired.as_array().unwrap();
     assert_eq!(expired.len(), 2);
-    assert!(expired.iter().all(|s| s["status"] == "expired" && s["user_id"] == "carol"));
+    assert!(expired
+        .iter()
+        .all(|s| s["status"] == "expired" && s["user_id"] == "carol"));
     let limited = json_output(inspector(&fixture.url()).args(["list", "--limit", "3", "--json"]));
     assert_eq!(limited.as_array().unwrap().len(), 3);
 }
@@ -70,7 +73,8 @@ fn list_rejects_an_unknown_status() {
 #[test]
 fn show_prints_the_session_as_json() {
     let fixture = Fixture::new();
-    let shown = json_output(inspector(&fixture.url()).args(["show", &fixture.anonymous.id.to_string()]));
+    let shown =
+        json_output(inspector(&fixture.url()).args(["show", &fixture.anonymous.id.to_string()]));
     assert_eq!(shown["id"], fixture.anonymous.id.to_string());
     assert_eq!(shown["data"]["theme"], "dark");
     assert_eq!(shown["status"], "active");
@@ -106,7 +110,10 @@ fn expire_ends_the_session_now() {
         .success()
         .stdout(format!("expired session {id}\n"));
     assert!(fixture.manager.load(&fixture.bob.id).unwrap().is_none());
-    assert!(fixture.stored(&fixture.bob).is_some(), "expired, not deleted");
+    assert!(
+        fixture.stored(&fixture.bob).is_some(),
+        "expired, not deleted"
+    );
     inspector(&fixture.url())
         .args(["expire", "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d"])
         .assert()
@@ -188,14 +195,23 @@ fn seed_creates_a_migrated_database_with_realistic_sessions() {
     let manager = shared_model::SessionManager::new(shared_model::Database::connect(&url).unwrap());
     assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 2500);
     let stats = manager.stats(72, 5).unwrap();
-    assert!(stats.active > 0 && stats.expired > 0, "a mix of active and expired");
+    assert!(
+        stats.active > 0 && stats.expired > 0,
+        "a mix of active and expired"
+    );
     assert!(stats.distinct_users > 50);
     let carts = SessionFilter {
         data_contains: Some("\"cart\"".into()),
         ..SessionFilter::default()
     };
-    assert!(manager.count(&carts).unwrap() > 500, "many sessions have a cart");
-    inspector(&url).args(["list", "--limit", "1"]).assert().success();
+    assert!(
+        manager.count(&carts).unwrap() > 500,
+        "many sessions have a cart"
+    );
+    inspector(&url)
+        .args(["list", "--limit", "1"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -224,7 +240,9 @@ fn an_unreachable_database_is_one_clear_error() {
         .args(["seed", "--count", "1"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("no SQLite database at /nonexistent-directory"))
+        .stderr(predicate::str::contains(
+            "no SQLite database at /nonexistent-directory",
+        ))
         .stderr(predicate::function(|err: &str| err.lines().count() == 1));
     inspector("/nonexistent-directory/sessions.sqlite")
         .arg("purge")

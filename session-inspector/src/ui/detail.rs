@@ -91,7 +91,9 @@ pub fn detail_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             } else {
                 ui.visuals().warn_fg_color
             };
-            ui.label(RichText::new(format!("{expiry} ({})", timestamp(session.expires_at))).color(color));
+            ui.label(
+                RichText::new(format!("{expiry} ({})", timestamp(session.expires_at))).color(color),
+            );
             ui.end_row();
             ui.weak("Size");
             ui.label(byte_size(session.data_size()));
@@ -142,7 +144,9 @@ fn actions_ui(
         }
         let label = ui.label("by");
         if ui.button("⏩ Extend").clicked() {
-            commands.push(Command::SetExpiry(ExpiryChange::ExtendMinutes(*extend_minutes)));
+            commands.push(Command::SetExpiry(ExpiryChange::ExtendMinutes(
+                *extend_minutes,
+            )));
         }
         ui.add(
             egui::DragValue::new(extend_minutes)
@@ -205,7 +209,10 @@ fn editor_ui(ui: &mut egui::Ui, editor: &mut Editor, commands: &mut Vec<Command>
                 );
             }
             None if editor.is_dirty() => {
-                ui.label(RichText::new("✔ Valid JSON object, not saved").color(Color32::from_rgb(90, 190, 110)));
+                ui.label(
+                    RichText::new("✔ Valid JSON object, not saved")
+                        .color(Color32::from_rgb(90, 190, 110)),
+                );
             }
             None => {
                 ui.weak(format!("Version {}", editor.base_version));

@@ -79,7 +79,10 @@ pub fn status_bar_ui(ui: &mut egui::Ui, state: &AppState, busy: bool) -> Vec<Com
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if let Some(elapsed) = state.table.last_query {
-                ui.weak(format!("last page query {:.1} ms", elapsed.as_secs_f64() * 1000.0));
+                ui.weak(format!(
+                    "last page query {:.1} ms",
+                    elapsed.as_secs_f64() * 1000.0
+                ));
             }
             if let Some(removed) = state.purge.last_removed {
                 ui.weak(format!("last purge removed {}", thousands(removed)));

@@ -61,6 +61,10 @@ fn leaf_job(ui: &egui::Ui, key: &str, value: &Value) -> LayoutJob {
         TextFormat::simple(font.clone(), ui.visuals().strong_text_color()),
     );
     job.append(": ", 0.0, TextFormat::simple(font.clone(), text_color));
-    job.append(&value.to_string(), 0.0, TextFormat::simple(font, value_color));
+    job.append(
+        &value.to_string(),
+        0.0,
+        TextFormat::simple(font, value_color),
+    );
     job
 }

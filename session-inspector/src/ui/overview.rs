@@ -38,7 +38,10 @@ pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
             commands.push(Command::AskPurge);
         }
         if let Some(removed) = state.purge.last_removed {
-            ui.label(format!("Last purge removed {} sessions", thousands(removed)));
+            ui.label(format!(
+                "Last purge removed {} sessions",
+                thousands(removed)
+            ));
         }
     });
     let Some(stats) = &state.stats else {
@@ -70,9 +73,23 @@ pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
             return;
         };
         left.strong(format!("Sessions created per hour (last {STATS_HOURS} h)"));
-        hour_plot(left, "created-per-hour", &stats.created_per_hour, now, plot_height, "hours ago");
+        hour_plot(
+            left,
+            "created-per-hour",
+            &stats.created_per_hour,
+            now,
+            plot_height,
+            "hours ago",
+        );
         right.strong(format!("Sessions expiring per hour (next {STATS_HOURS} h)"));
-        hour_plot(right, "expiring-per-hour", &stats.expiring_per_hour, now, plot_height, "hours ahead");
+        hour_plot(
+            right,
+            "expiring-per-hour",
+            &stats.expiring_per_hour,
+            now,
+            plot_height,
+            "hours ahead",
+        );
     });
     ui.add_space(8.0);
     ui.strong("Top users by session count");

@@ -255,7 +255,10 @@ pub fn table_ui(
                 row.col(|ui| {
                     paint_change(ui);
                     let id_button = ui
-                        .add(egui::Button::selectable(is_selected, RichText::new(&short).monospace()))
+                        .add(egui::Button::selectable(
+                            is_selected,
+                            RichText::new(&short).monospace(),
+                        ))
                         .on_hover_text(&session.session_id);
                     if id_button.clicked() {
                         commands.push(Command::Select {

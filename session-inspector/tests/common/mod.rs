@@ -1,6 +1,11 @@
 //! Fixtures shared by the app and CLI tests: a scratch SQLite database with a
 //! known set of sessions.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, dead_code)] // test code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    dead_code
+)] // test code
 
 use chrono::{Duration, Utc};
 use diesel::connection::SimpleConnection;
@@ -27,7 +32,12 @@ pub fn data(value: Value) -> SessionData {
     }
 }
 
-fn session(user: Option<&str>, data_value: Value, age_minutes: i64, expires_in_minutes: i64) -> Session {
+fn session(
+    user: Option<&str>,
+    data_value: Value,
+    age_minutes: i64,
+    expires_in_minutes: i64,
+) -> Session {
     let now = Utc::now();
     let created = now - Duration::minutes(age_minutes);
     Session {
@@ -46,8 +56,18 @@ impl Fixture {
         let db = TestDatabase::sqlite();
         let manager = db.manager();
         let alice = vec![
-            session(Some("alice"), json!({"cart": ["espresso"], "locale": "en-GB"}), 5, 30),
-            session(Some("alice"), json!({"cart": [], "flash": "Welcome back"}), 15, 60),
+            session(
+                Some("alice"),
+                json!({"cart": ["espresso"], "locale": "en-GB"}),
+                5,
+                30,
+            ),
+            session(
+                Some("alice"),
+                json!({"cart": [], "flash": "Welcome back"}),
+                15,
+                60,
+            ),
         ];
         let bob = session(Some("bob"), json!({"cart": ["mug", "beans"]}), 10, 45);
         let anonymous = session(None, json!({"theme": "dark"}), 20, 20);
