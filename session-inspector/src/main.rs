@@ -14,7 +14,14 @@ fn main() -> ExitCode {
     match run(cli, launched) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("session-inspector: {error}");
+            // One line, even when a driver's message spans several (libpq's do).
+            let message = error.to_string();
+            let line: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .collect();
+            eprintln!("session-inspector: {}", line.join(" "));
             ExitCode::FAILURE
         }
     }
