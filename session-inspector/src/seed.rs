@@ -73,7 +73,7 @@ fn hex_token(rng: &mut fastrand::Rng) -> String {
 
 /// One fake session: a logged-in user or an anonymous visitor, with a CSRF token,
 /// maybe a cart, a flash message and preferences; created in the last 72 hours,
-/// expiring 30 minutes, 12 hours or 7 days after its last write (so a realistic
+/// expiring 30 minutes, 12 hours, 2 days or 7 days after its last write (so a realistic
 /// share is already expired).
 fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Option<Session> {
     let id = random_id(rng)?;
@@ -126,8 +126,9 @@ fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Opti
     let since_created = Duration::seconds((rng.f64() * age.num_seconds() as f64) as i64);
     let updated_at = created_at + since_created;
     let ttl = match rng.u8(..100) {
-        0..55 => Duration::minutes(30),
-        55..85 => Duration::hours(12),
+        0..45 => Duration::minutes(30),
+        45..70 => Duration::hours(12),
+        70..85 => Duration::days(2),
         _ => Duration::days(7),
     };
     Some(Session {

@@ -514,3 +514,55 @@ fn the_overview_shows_counts() {
     }
     assert!(shows(&harness, "Top users by session count"));
 }
+
+#[test]
+fn ctrl_f_focuses_the_filter() {
+    let fixture = Fixture::new();
+    let mut harness = open_fixture(&fixture);
+    assert!(!harness
+        .get_by_role_and_label(Role::TextInput, "Search data")
+        .is_focused());
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::F);
+    harness.run_steps(3);
+    assert!(harness
+        .get_by_role_and_label(Role::TextInput, "Search data")
+        .is_focused());
+}
+
+#[test]
+fn sorting_by_expiry_puts_the_soonest_last_or_first() {
+    let fixture = Fixture::new();
+    let mut harness = open_fixture(&fixture);
+    click(&mut harness, "Expires");
+    run_until(&mut harness, "the table sorted by expiry", |h| {
+        h.state().state().table.sort.key == shared_model::SortKey::ExpiresAt
+            && h.state().state().table.showed_rows
+    });
+    let first = harness
+        .state()
+        .state()
+        .table
+        .row(0)
+        .unwrap()
+        .session_id
+        .clone();
+    // Newest expiry first: alice's 60-minute session.
+    assert_eq!(first, fixture.alice[1].id.to_string());
+    click(&mut harness, "Expires ⏷");
+    run_until(&mut harness, "the order to flip", |h| {
+        !h.state().state().table.sort.descending && h.state().state().table.showed_rows
+    });
+    let first = harness
+        .state()
+        .state()
+        .table
+        .row(0)
+        .unwrap()
+        .session_id
+        .clone();
+    assert_eq!(
+        first,
+        fixture.carol[1].id.to_string(),
+        "the longest expired first"
+    );
+}

@@ -20,7 +20,7 @@ pub fn json_tree_ui(ui: &mut egui::Ui, data: &SessionData) {
 fn node_ui(ui: &mut egui::Ui, key: &str, value: &Value, id: egui::Id, depth: usize) {
     match value {
         Value::Object(map) => {
-            egui::CollapsingHeader::new(format!("{key}  {{{} keys}}", map.len()))
+            egui::CollapsingHeader::new(format!("{key}  {{{}}}", plural(map.len(), "key")))
                 .id_salt(id)
                 .default_open(depth < 1)
                 .show(ui, |ui| {
@@ -30,7 +30,7 @@ fn node_ui(ui: &mut egui::Ui, key: &str, value: &Value, id: egui::Id, depth: usi
                 });
         }
         Value::Array(items) => {
-            egui::CollapsingHeader::new(format!("{key}  [{} items]", items.len()))
+            egui::CollapsingHeader::new(format!("{key}  [{}]", plural(items.len(), "item")))
                 .id_salt(id)
                 .default_open(depth < 1)
                 .show(ui, |ui| {
@@ -42,6 +42,15 @@ fn node_ui(ui: &mut egui::Ui, key: &str, value: &Value, id: egui::Id, depth: usi
         leaf => {
             ui.label(leaf_job(ui, key, leaf));
         }
+    }
+}
+
+/// `1 key`, `3 keys`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -80,6 +80,7 @@ pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
             now,
             plot_height,
             "hours ago",
+            egui::Color32::from_rgb(97, 150, 230),
         );
         right.strong(format!("Sessions expiring per hour (next {STATS_HOURS} h)"));
         hour_plot(
@@ -89,6 +90,7 @@ pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
             now,
             plot_height,
             "hours ahead",
+            egui::Color32::from_rgb(220, 150, 80),
         );
     });
     ui.add_space(8.0);
@@ -126,7 +128,11 @@ pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
         })
         .x_axis_label("sessions")
         .show(ui, |plot_ui| {
-            plot_ui.bar_chart(BarChart::new("sessions per user", bars).horizontal());
+            plot_ui.bar_chart(
+                BarChart::new("sessions per user", bars)
+                    .horizontal()
+                    .color(egui::Color32::from_rgb(90, 170, 110)),
+            );
         });
     commands
 }
@@ -138,6 +144,7 @@ fn hour_plot(
     now: DateTime<Utc>,
     height: f32,
     axis: &str,
+    color: egui::Color32,
 ) {
     #[allow(clippy::cast_precision_loss)] // plot coordinates
     let bars: Vec<Bar> = counts
@@ -158,6 +165,6 @@ fn hour_plot(
         .include_y(0.0)
         .x_axis_label(axis.to_owned())
         .show(ui, |plot_ui| {
-            plot_ui.bar_chart(BarChart::new(id.to_owned(), bars));
+            plot_ui.bar_chart(BarChart::new(id.to_owned(), bars).color(color));
         });
 }
