@@ -42,6 +42,8 @@ pub struct AppOptions {
     pub select: Option<InitialSelection>,
     /// Timing mode: measure, print the figures and close (see [`crate::bench`]).
     pub bench: Option<Instant>,
+    /// Timing mode: the users to time the filter with (none: the first row's).
+    pub bench_users: Vec<String>,
     /// Start with auto-refresh every this many seconds.
     pub auto_refresh_secs: Option<u32>,
 }
@@ -103,7 +105,9 @@ impl InspectorApp {
             worker,
             initial_selection: options.select,
             file_dialog: None,
-            bench: options.bench.map(BenchRecorder::new),
+            bench: options
+                .bench
+                .map(|launched| BenchRecorder::new(launched, options.bench_users)),
         };
         app.connect(options.database_url);
         app
@@ -268,6 +272,9 @@ impl InspectorApp {
                 elapsed,
             } => {
                 self.state.table.last_query = Some(elapsed);
+                if let Some(bench) = &mut self.bench {
+                    bench.page_loaded(elapsed);
+                }
                 let first = rows
                     .first()
                     .map(|row| (row.session_id.clone(), row.user_id.clone()));

@@ -8,6 +8,8 @@ use crate::state::AppState;
 use crate::ui::table::ROW_HEIGHT;
 use crate::ui::TableView;
 
+/// Frames drawn at the top without scrolling, as the renderer's baseline.
+const IDLE_FRAMES: usize = 60;
 /// Frames of steady scrolling, three rows per frame.
 const SCROLL_FRAMES: usize = 400;
 /// Points scrolled per frame.
@@ -35,6 +37,7 @@ enum Phase {
     Filtering { user: String, generation: u64 },
     StartClear,
     Unfiltered,
+    Idle { frame: usize },
     Scrolling { frame: usize },
     Done,
 }
@@ -47,25 +50,34 @@ pub struct BenchRecorder {
     phase: Phase,
     first_page: Option<Duration>,
     filter_started: Option<Instant>,
-    filter: Option<(String, Duration, u64)>,
+    users: Vec<String>,
+    filters: Vec<(String, Duration, u64)>,
+    idle_ui_times: Vec<f64>,
+    idle_intervals: Vec<f64>,
     ui_times: Vec<f64>,
     intervals: Vec<f64>,
+    page_queries: Vec<f64>,
     last_frame: Option<Instant>,
     pending_generation: Option<u64>,
 }
 
 impl BenchRecorder {
-    /// A recorder counting from `launched` (the start of `main`).
+    /// A recorder counting from `launched` (the start of `main`) that times the
+    /// filter for each of `users` (none given: the first row's user).
     #[must_use]
-    pub fn new(launched: Instant) -> Self {
+    pub fn new(launched: Instant, users: Vec<String>) -> Self {
         Self {
             launched,
             phase: Phase::FirstPage,
             first_page: None,
             filter_started: None,
-            filter: None,
+            users,
+            filters: Vec::new(),
+            idle_ui_times: Vec::new(),
+            idle_intervals: Vec::new(),
             ui_times: Vec::new(),
             intervals: Vec::new(),
+            page_queries: Vec::new(),
             last_frame: None,
             pending_generation: None,
         }
@@ -114,6 +126,12 @@ impl BenchRecorder {
                     },
                 )
             }
+            Phase::Idle { .. } => (
+                None,
+                TableView {
+                    scroll_offset: Some(0.0),
+                },
+            ),
             Phase::FirstPage | Phase::Filtering { .. } | Phase::Unfiltered | Phase::Done => {
                 (None, TableView::default())
             }
@@ -130,15 +148,16 @@ impl BenchRecorder {
         match &self.phase {
             Phase::FirstPage if shown => {
                 self.first_page = Some(self.launched.elapsed());
-                let user = state
-                    .table
-                    .pages
-                    .get(&0)
-                    .and_then(|page| page.rows.iter().find_map(|row| row.user_id.clone()));
-                self.phase = match user {
-                    Some(user) => Phase::StartFilter(user),
-                    None => Phase::StartClear,
-                };
+                if self.users.is_empty() {
+                    let first_user = state
+                        .table
+                        .pages
+                        .get(&0)
+                        .and_then(|page| page.rows.iter().find_map(|row| row.user_id.clone()));
+                    self.users.extend(first_user);
+                }
+                self.users.reverse();
+                self.phase = self.next_filter();
             }
             Phase::Filtering { user, generation }
                 if shown
@@ -146,12 +165,28 @@ impl BenchRecorder {
                     && state.table.count.is_some() =>
             {
                 let elapsed = self.filter_started.map_or(Duration::ZERO, |t| t.elapsed());
-                self.filter = Some((user.clone(), elapsed, state.table.count.unwrap_or(0)));
-                self.phase = Phase::StartClear;
+                let count = state.table.count.unwrap_or(0);
+                self.filters.push((user.clone(), elapsed, count));
+                self.phase = self.next_filter();
             }
             Phase::Unfiltered if shown => {
-                self.phase = Phase::Scrolling { frame: 0 };
+                self.phase = Phase::Idle { frame: 0 };
                 self.last_frame = None;
+            }
+            Phase::Idle { frame } => {
+                let frame = *frame;
+                if let Some(last) = self.last_frame {
+                    self.idle_intervals
+                        .push((now - last).as_secs_f64() * 1000.0);
+                }
+                self.idle_ui_times.push(ui_time.as_secs_f64() * 1000.0);
+                if frame + 1 >= IDLE_FRAMES {
+                    self.phase = Phase::Scrolling { frame: 0 };
+                    self.last_frame = None;
+                } else {
+                    self.phase = Phase::Idle { frame: frame + 1 };
+                    self.last_frame = Some(now);
+                }
             }
             Phase::Scrolling { frame } => {
                 if let Some(last) = self.last_frame {
@@ -162,6 +197,20 @@ impl BenchRecorder {
                 self.last_frame = Some(now);
             }
             _ => {}
+        }
+    }
+
+    /// Records how long the worker took for one page query while scrolling.
+    pub fn page_loaded(&mut self, elapsed: Duration) {
+        if matches!(self.phase, Phase::Scrolling { .. }) {
+            self.page_queries.push(elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn next_filter(&mut self) -> Phase {
+        match self.users.pop() {
+            Some(user) => Phase::StartFilter(user),
+            None => Phase::StartClear,
         }
     }
 
@@ -184,18 +233,31 @@ impl BenchRecorder {
             ),
             format!("bench launch to first page shown: {}", ms(self.first_page)),
         ];
-        match &self.filter {
-            Some((user, elapsed, count)) => lines.push(format!(
+        if self.filters.is_empty() {
+            lines.push("bench user filter: n/a (no user in the first page)".to_owned());
+        }
+        for (user, elapsed, count) in &self.filters {
+            lines.push(format!(
                 "bench user filter {user} ({count} matches) to first page shown: {}",
                 ms(Some(*elapsed))
-            )),
-            None => lines.push("bench user filter: n/a (no user in the first page)".to_owned()),
+            ));
         }
+        lines.push(format!(
+            "bench idle at the top: {} frames; UI time per frame {}; frame interval {}",
+            self.idle_ui_times.len(),
+            summary(&self.idle_ui_times),
+            summary(&self.idle_intervals)
+        ));
         lines.push(format!(
             "bench scroll: {} frames; UI time per frame {}; frame interval {}",
             self.ui_times.len(),
             summary(&self.ui_times),
             summary(&self.intervals)
+        ));
+        lines.push(format!(
+            "bench page queries while scrolling (worker thread): {} pages; {}",
+            self.page_queries.len(),
+            summary(&self.page_queries)
         ));
         lines.join("\n")
     }

@@ -39,6 +39,10 @@ pub struct Cli {
     /// scroll through the table, prints the figures and closes.
     #[arg(long)]
     pub bench: bool,
+    /// Timing mode: time the filter for this user (repeatable; default: the
+    /// user of the first row).
+    #[arg(long, value_name = "ID", requires = "bench")]
+    pub bench_user: Vec<String>,
     /// A command to run instead of opening the window.
     #[command(subcommand)]
     pub command: Option<Command>,

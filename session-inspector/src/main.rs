@@ -46,6 +46,7 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
         database_url: url,
         select,
         bench: cli.bench.then_some(launched),
+        bench_users: cli.bench_user,
         auto_refresh_secs: cli.auto_refresh,
     };
     let native = eframe::NativeOptions {
@@ -55,6 +56,11 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
             .with_min_inner_size([900.0, 520.0]),
         // The timing mode measures a fresh window, not a restored one.
         persist_window: !cli.bench,
+        // The timing mode measures how fast frames can be made, not the display's rate.
+        glow_options: eframe::egui_glow::GlowConfiguration {
+            vsync: !cli.bench,
+            ..eframe::egui_glow::GlowConfiguration::default()
+        },
         ..eframe::NativeOptions::default()
     };
     eframe::run_native(
