@@ -19,7 +19,7 @@ bin="$target_dir/debug/session-inspector"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 db="$work/sessions.sqlite"
-"$bin" seed --count 5000 --seed 7 --database-url "$db"
+"$bin" seed --count 5000 --seed 4 --database-url "$db"
 
 # A private HOME: no remembered window size or recent connections leak in.
 HOME="$work" XDG_DATA_HOME="$work" xvfb-run -a -s "-screen 0 ${width}x${height}x24" \
