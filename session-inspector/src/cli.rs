@@ -283,7 +283,8 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
                     }
                 }
             }
-            let db = Database::builder(url).pool_size(2).connect()?;
+            // One connection, as in `config::open_existing`.
+            let db = Database::builder(url).pool_size(1).connect()?;
             db.run_migrations()?;
             let manager = SessionManager::new(db);
             let started = Instant::now();

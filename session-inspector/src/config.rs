@@ -161,7 +161,11 @@ pub fn open_existing(url: &str) -> Result<(Database, Vec<String>)> {
             });
         }
     }
-    let db = Database::builder(url).pool_size(4).connect()?;
+    // One connection: the inspector's worker and each CLI command run one query
+    // at a time. A bigger pool would let r2d2 open spare connections on its own
+    // thread, and a CLI process exiting while libpq sets one up crashes in
+    // OpenSSL's exit handlers.
+    let db = Database::builder(url).pool_size(1).connect()?;
     let pending = db.pending_migrations()?;
     Ok((db, pending))
 }

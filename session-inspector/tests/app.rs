@@ -5,6 +5,8 @@
 
 mod common;
 
+use shared_model::test_util::TestDatabase;
+
 use std::time::Duration;
 
 use common::{data, short, Fixture};
@@ -103,9 +105,8 @@ fn click(harness: &mut App, label: &str) {
     harness.run_steps(2);
 }
 
-#[test]
-fn the_table_shows_the_seeded_sessions() {
-    let fixture = Fixture::new();
+fn the_table_shows_the_seeded_sessions(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let harness = open_fixture(&fixture);
     for session in fixture.alice.iter().chain(&fixture.carol) {
         assert!(shows(&harness, &short(session)), "{} missing", session.id);
@@ -118,9 +119,8 @@ fn the_table_shows_the_seeded_sessions() {
     assert_eq!(harness.query_all_by_label("expired").count(), 2);
 }
 
-#[test]
-fn filtering_by_user_narrows_the_table() {
-    let fixture = Fixture::new();
+fn filtering_by_user_narrows_the_table(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     harness
         .get_by_role_and_label(Role::TextInput, "User id")
@@ -135,9 +135,8 @@ fn filtering_by_user_narrows_the_table() {
     assert!(!shows(&harness, &short(&fixture.carol[0])));
 }
 
-#[test]
-fn status_and_data_filters_narrow_the_table() {
-    let fixture = Fixture::new();
+fn status_and_data_filters_narrow_the_table(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     harness
         .get_by_role_and_label(Role::TextInput, "Search data")
@@ -153,9 +152,8 @@ fn status_and_data_filters_narrow_the_table() {
     });
 }
 
-#[test]
-fn selecting_a_row_shows_its_data() {
-    let fixture = Fixture::new();
+fn selecting_a_row_shows_its_data(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     select(&mut harness, &fixture.anonymous);
     assert!(
@@ -165,9 +163,8 @@ fn selecting_a_row_shows_its_data() {
     assert!(editor_text(&harness).contains("\"theme\": \"dark\""));
 }
 
-#[test]
-fn a_valid_edit_is_saved_to_the_database() {
-    let fixture = Fixture::new();
+fn a_valid_edit_is_saved_to_the_database(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.alice[0];
     select(&mut harness, session);
@@ -188,9 +185,8 @@ fn a_valid_edit_is_saved_to_the_database() {
     assert_eq!(stored.version, session.version + 1);
 }
 
-#[test]
-fn invalid_json_is_refused_and_the_error_says_where() {
-    let fixture = Fixture::new();
+fn invalid_json_is_refused_and_the_error_says_where(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.bob;
     select(&mut harness, session);
@@ -213,9 +209,8 @@ fn invalid_json_is_refused_and_the_error_says_where() {
     );
 }
 
-#[test]
-fn a_concurrent_change_shows_the_conflict_and_overwrites_nothing() {
-    let fixture = Fixture::new();
+fn a_concurrent_change_shows_the_conflict_and_overwrites_nothing(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.alice[1];
     select(&mut harness, session);
@@ -248,9 +243,8 @@ fn a_concurrent_change_shows_the_conflict_and_overwrites_nothing() {
     assert_eq!(stored.version, 3);
 }
 
-#[test]
-fn reload_after_a_conflict_shows_the_current_version() {
-    let fixture = Fixture::new();
+fn reload_after_a_conflict_shows_the_current_version(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.bob;
     select(&mut harness, session);
@@ -270,9 +264,8 @@ fn reload_after_a_conflict_shows_the_current_version() {
     assert_eq!(fixture.stored(session).unwrap().data, theirs);
 }
 
-#[test]
-fn expire_now_expires_the_session_in_the_database() {
-    let fixture = Fixture::new();
+fn expire_now_expires_the_session_in_the_database(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.bob;
     select(&mut harness, session);
@@ -291,9 +284,8 @@ fn expire_now_expires_the_session_in_the_database() {
     });
 }
 
-#[test]
-fn extend_moves_the_expiry_later() {
-    let fixture = Fixture::new();
+fn extend_moves_the_expiry_later(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.carol[0];
     select(&mut harness, session);
@@ -305,9 +297,8 @@ fn extend_moves_the_expiry_later() {
     assert!(stored.expires_at > chrono::Utc::now() + chrono::Duration::minutes(29));
 }
 
-#[test]
-fn delete_asks_first_then_removes_the_session() {
-    let fixture = Fixture::new();
+fn delete_asks_first_then_removes_the_session(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.anonymous;
     select(&mut harness, session);
@@ -329,9 +320,8 @@ fn delete_asks_first_then_removes_the_session() {
     assert_eq!(fixture.count_all(), 5);
 }
 
-#[test]
-fn delete_all_of_a_user_logs_them_out_everywhere() {
-    let fixture = Fixture::new();
+fn delete_all_of_a_user_logs_them_out_everywhere(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     select(&mut harness, &fixture.alice[0]);
     click(&mut harness, "🗑 Delete all of alice…");
@@ -348,9 +338,8 @@ fn delete_all_of_a_user_logs_them_out_everywhere() {
     assert!(fixture.stored(&fixture.bob).is_some());
 }
 
-#[test]
-fn purge_removes_exactly_the_expired_sessions() {
-    let fixture = Fixture::new();
+fn purge_removes_exactly_the_expired_sessions(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     click(&mut harness, "🗑 Purge expired…");
     wait_for_dialog(&mut harness, "Purge expired sessions?");
@@ -372,7 +361,8 @@ fn purge_removes_exactly_the_expired_sessions() {
 
 #[test]
 fn keyboard_delete_asks_and_escape_cancels() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     let mut harness = open_fixture(&fixture);
     let session = &fixture.bob;
     select(&mut harness, session);
@@ -390,7 +380,8 @@ fn keyboard_delete_asks_and_escape_cancels() {
 
 #[test]
 fn escape_cancels_an_edit() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     let mut harness = open_fixture(&fixture);
     select(&mut harness, &fixture.anonymous);
     let original = editor_text(&harness);
@@ -400,9 +391,8 @@ fn escape_cancels_an_edit() {
     assert_eq!(editor_text(&harness), original);
 }
 
-#[test]
-fn refresh_picks_up_changes_and_highlights_them() {
-    let fixture = Fixture::new();
+fn refresh_picks_up_changes_and_highlights_them(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     fixture
         .manager
@@ -426,7 +416,8 @@ fn h_changed(harness: &App) -> usize {
 
 #[test]
 fn corrupt_rows_are_listed_with_their_error() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     fixture.execute_raw(
         "INSERT INTO sessions (id, user_id, data, expires_at, created_at, updated_at, version) \
          VALUES ('9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d', 'mallory', 'not json', \
@@ -449,7 +440,8 @@ fn corrupt_rows_are_listed_with_their_error() {
 
 #[test]
 fn an_unreachable_database_is_reported_and_the_app_keeps_working() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     let missing = fixture
         .db
         .url()
@@ -500,9 +492,8 @@ fn pending_migrations_are_reported_not_run() {
     );
 }
 
-#[test]
-fn the_overview_shows_counts() {
-    let fixture = Fixture::new();
+fn the_overview_shows_counts(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     click(&mut harness, "Overview");
     run_until(&mut harness, "the statistics", |h| {
@@ -517,7 +508,8 @@ fn the_overview_shows_counts() {
 
 #[test]
 fn ctrl_f_focuses_the_filter() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     let mut harness = open_fixture(&fixture);
     assert!(!harness
         .get_by_role_and_label(Role::TextInput, "Search data")
@@ -529,9 +521,8 @@ fn ctrl_f_focuses_the_filter() {
         .is_focused());
 }
 
-#[test]
-fn sorting_by_expiry_puts_the_soonest_last_or_first() {
-    let fixture = Fixture::new();
+fn sorting_by_expiry_puts_the_soonest_last_or_first(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let mut harness = open_fixture(&fixture);
     click(&mut harness, "Expires");
     run_until(&mut harness, "the table sorted by expiry", |h| {
@@ -566,3 +557,22 @@ fn sorting_by_expiry_puts_the_soonest_last_or_first() {
         "the longest expired first"
     );
 }
+
+shared_model::backend_tests!(
+    the_table_shows_the_seeded_sessions,
+    filtering_by_user_narrows_the_table,
+    status_and_data_filters_narrow_the_table,
+    selecting_a_row_shows_its_data,
+    a_valid_edit_is_saved_to_the_database,
+    invalid_json_is_refused_and_the_error_says_where,
+    a_concurrent_change_shows_the_conflict_and_overwrites_nothing,
+    reload_after_a_conflict_shows_the_current_version,
+    expire_now_expires_the_session_in_the_database,
+    extend_moves_the_expiry_later,
+    delete_asks_first_then_removes_the_session,
+    delete_all_of_a_user_logs_them_out_everywhere,
+    purge_removes_exactly_the_expired_sessions,
+    refresh_picks_up_changes_and_highlights_them,
+    the_overview_shows_counts,
+    sorting_by_expiry_puts_the_soonest_last_or_first,
+);

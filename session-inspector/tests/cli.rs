@@ -3,6 +3,8 @@
 
 mod common;
 
+use shared_model::test_util::TestDatabase;
+
 use assert_cmd::Command;
 use common::Fixture;
 use predicates::prelude::*;
@@ -22,9 +24,8 @@ fn json_output(command: &mut Command) -> Value {
     serde_json::from_slice(&output).unwrap()
 }
 
-#[test]
-fn list_shows_every_session_in_a_table() {
-    let fixture = Fixture::new();
+fn list_shows_every_session_in_a_table(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     inspector(&fixture.url())
         .arg("list")
         .assert()
@@ -35,9 +36,8 @@ fn list_shows_every_session_in_a_table() {
         .stdout(predicate::str::contains("expired"));
 }
 
-#[test]
-fn list_filters_by_user_status_and_limit() {
-    let fixture = Fixture::new();
+fn list_filters_by_user_status_and_limit(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let listed = json_output(inspector(&fixture.url()).args(["list", "--user", "alice", "--json"]));
     let ids: Vec<&str> = listed
         .as_array()
@@ -62,7 +62,8 @@ fn list_filters_by_user_status_and_limit() {
 
 #[test]
 fn list_rejects_an_unknown_status() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     inspector(&fixture.url())
         .args(["list", "--status", "stale"])
         .assert()
@@ -70,9 +71,8 @@ fn list_rejects_an_unknown_status() {
         .stderr(predicate::str::contains("invalid value 'stale'"));
 }
 
-#[test]
-fn show_prints_the_session_as_json() {
-    let fixture = Fixture::new();
+fn show_prints_the_session_as_json(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let shown =
         json_output(inspector(&fixture.url()).args(["show", &fixture.anonymous.id.to_string()]));
     assert_eq!(shown["id"], fixture.anonymous.id.to_string());
@@ -81,9 +81,8 @@ fn show_prints_the_session_as_json() {
     assert_eq!(shown["version"], 1);
 }
 
-#[test]
-fn show_reports_a_bad_id_and_a_missing_session_on_one_line() {
-    let fixture = Fixture::new();
+fn show_reports_a_bad_id_and_a_missing_session_on_one_line(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     inspector(&fixture.url())
         .args(["show", "1' OR '1'='1"])
         .assert()
@@ -100,9 +99,8 @@ fn show_reports_a_bad_id_and_a_missing_session_on_one_line() {
         ));
 }
 
-#[test]
-fn expire_ends_the_session_now() {
-    let fixture = Fixture::new();
+fn expire_ends_the_session_now(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let id = fixture.bob.id.to_string();
     inspector(&fixture.url())
         .args(["expire", &id])
@@ -126,9 +124,8 @@ fn expire_ends_the_session_now() {
         .stderr(predicate::str::contains("is not a session id"));
 }
 
-#[test]
-fn delete_removes_the_session() {
-    let fixture = Fixture::new();
+fn delete_removes_the_session(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     let id = fixture.alice[0].id.to_string();
     inspector(&fixture.url())
         .args(["delete", &id])
@@ -149,9 +146,8 @@ fn delete_removes_the_session() {
     assert_eq!(fixture.count_all(), 5);
 }
 
-#[test]
-fn purge_removes_the_expired_sessions_and_says_how_many() {
-    let fixture = Fixture::new();
+fn purge_removes_the_expired_sessions_and_says_how_many(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     inspector(&fixture.url())
         .arg("purge")
         .assert()
@@ -166,9 +162,8 @@ fn purge_removes_the_expired_sessions_and_says_how_many() {
         .stdout("removed 0 expired session(s)\n");
 }
 
-#[test]
-fn stats_counts_sessions_and_users() {
-    let fixture = Fixture::new();
+fn stats_counts_sessions_and_users(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
     inspector(&fixture.url())
         .arg("stats")
         .assert()
@@ -273,7 +268,8 @@ fn a_postgres_url_without_the_feature_says_which_feature() {
 
 #[test]
 fn the_database_url_comes_from_the_environment_then_rocket_toml() {
-    let fixture = Fixture::new();
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
     let dir = tempfile::tempdir().unwrap();
     let mut from_env = Command::cargo_bin("session-inspector").unwrap();
     from_env
@@ -306,3 +302,14 @@ fn the_database_url_comes_from_the_environment_then_rocket_toml() {
         .failure()
         .stderr(predicate::str::contains("no SQLite database at db.sqlite"));
 }
+
+shared_model::backend_tests!(
+    list_shows_every_session_in_a_table,
+    list_filters_by_user_status_and_limit,
+    show_prints_the_session_as_json,
+    show_reports_a_bad_id_and_a_missing_session_on_one_line,
+    expire_ends_the_session_now,
+    delete_removes_the_session,
+    purge_removes_the_expired_sessions_and_says_how_many,
+    stats_counts_sessions_and_users,
+);

@@ -16,8 +16,8 @@ use shared_model::{Session, SessionData, SessionId, SessionManager};
 
 /// A scratch database with six sessions: alice (2, active), bob (1, active),
 /// an anonymous visitor (1, active, `theme: dark`) and carol (2, expired).
-pub struct Fixture {
-    pub db: TestDatabase,
+pub struct Fixture<'a> {
+    pub db: &'a TestDatabase,
     pub manager: SessionManager,
     pub alice: Vec<Session>,
     pub bob: Session,
@@ -51,9 +51,8 @@ fn session(
     }
 }
 
-impl Fixture {
-    pub fn new() -> Self {
-        let db = TestDatabase::sqlite();
+impl<'a> Fixture<'a> {
+    pub fn new(db: &'a TestDatabase) -> Self {
         let manager = db.manager();
         let alice = vec![
             session(
@@ -103,8 +102,9 @@ impl Fixture {
             .unwrap()
     }
 
-    /// Runs raw SQL on the database (for rows the manager would never write).
+    /// Runs raw SQL on an SQLite fixture (for rows the manager would never write).
     pub fn execute_raw(&self, sql: &str) {
+        assert_eq!(self.db.backend(), shared_model::Backend::Sqlite);
         diesel::SqliteConnection::establish(self.db.url())
             .unwrap()
             .batch_execute(sql)
