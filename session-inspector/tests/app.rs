@@ -14,7 +14,7 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use serde_json::json;
-use session_inspector::{AppOptions, InspectorApp};
+use session_inspector::{AppOptions, InitialSelection, InspectorApp};
 use shared_model::SessionFilter;
 
 /// Frames to wait for the worker before giving up.
@@ -23,19 +23,16 @@ const MAX_FRAMES: usize = 3_000;
 type App = Harness<'static, InspectorApp>;
 
 fn open(url: &str) -> App {
-    let url = url.to_owned();
+    open_with(AppOptions {
+        database_url: url.to_owned(),
+        ..AppOptions::default()
+    })
+}
+
+fn open_with(options: AppOptions) -> App {
     Harness::builder()
         .with_size([1400.0, 900.0])
-        .build_eframe(move |cc| {
-            InspectorApp::new(
-                &cc.egui_ctx,
-                AppOptions {
-                    database_url: url,
-                    ..AppOptions::default()
-                },
-                None,
-            )
-        })
+        .build_eframe(move |cc| InspectorApp::new(&cc.egui_ctx, options, None))
 }
 
 /// Steps frames until `condition` holds; panics naming `what` after `MAX_FRAMES`.
@@ -556,6 +553,72 @@ fn sorting_by_expiry_puts_the_soonest_last_or_first(db: &TestDatabase) {
         fixture.carol[1].id.to_string(),
         "the longest expired first"
     );
+}
+
+#[test]
+fn a_session_named_at_launch_is_selected() {
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    let mut harness = open_with(AppOptions {
+        database_url: fixture.url(),
+        select: Some(InitialSelection::Id(fixture.bob.id.to_string())),
+        ..AppOptions::default()
+    });
+    let id = fixture.bob.id.to_string();
+    run_until(&mut harness, "bob's session in the detail panel", |h| {
+        shows(h, &id)
+            && h.query_by_role_and_label(Role::MultilineTextInput, "Raw JSON")
+                .is_some()
+    });
+    assert!(editor_text(&harness).contains("beans"));
+}
+
+#[test]
+fn select_first_selects_the_newest_session() {
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    let mut harness = open_with(AppOptions {
+        database_url: fixture.url(),
+        select: Some(InitialSelection::First),
+        ..AppOptions::default()
+    });
+    let newest = fixture.alice[0].id.to_string();
+    run_until(
+        &mut harness,
+        "the newest session in the detail panel",
+        |h| {
+            shows(h, &newest)
+                && h.query_by_role_and_label(Role::MultilineTextInput, "Raw JSON")
+                    .is_some()
+        },
+    );
+    assert!(editor_text(&harness).contains("espresso"));
+}
+
+#[test]
+fn auto_refresh_picks_up_changes_by_itself() {
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    let mut harness = open_with(AppOptions {
+        database_url: fixture.url(),
+        auto_refresh_secs: Some(1),
+        ..AppOptions::default()
+    });
+    run_until(&mut harness, "the table", |h| {
+        shows(h, "6 matching sessions")
+    });
+    fixture.manager.delete(&fixture.anonymous.id).unwrap();
+    run_until(&mut harness, "the refreshed count", |h| {
+        shows(h, "5 matching sessions")
+    });
+    fixture
+        .manager
+        .replace_data(&fixture.bob.id, data(json!({"cart": ["refreshed"]})), 1)
+        .unwrap();
+    let bob = fixture.bob.id.to_string();
+    run_until(&mut harness, "bob's row to be highlighted", |h| {
+        h.state().state().table.changed.contains(&bob)
+    });
 }
 
 shared_model::backend_tests!(
