@@ -33,9 +33,14 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
         let stdout = std::io::stdout();
         let stderr = std::io::stderr();
         // Every library error's message already includes its cause: one line.
-        return cli::run(command, &url, &mut stdout.lock(), &mut stderr.lock()).map_err(|error| {
-            anyhow::anyhow!("{error} (database {} from {source})", redacted(&url))
-        });
+        return match cli::run(command, &url, &mut stdout.lock(), &mut stderr.lock()) {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_broken_pipe() => Ok(()),
+            Err(error) => Err(anyhow::anyhow!(
+                "{error} (database {} from {source})",
+                redacted(&url)
+            )),
+        };
     }
     let select = match (cli.select, cli.select_first) {
         (Some(id), _) => Some(InitialSelection::Id(id)),
