@@ -51,7 +51,10 @@ pub struct BenchRecorder {
     first_page: Option<Duration>,
     filter_started: Option<Instant>,
     users: Vec<String>,
-    filters: Vec<(String, Duration, u64)>,
+    /// Per filtered user: rows shown after, the page query's time, matches.
+    filters: Vec<(String, Duration, Option<Duration>, u64)>,
+    filter_rows_shown: Option<Duration>,
+    filter_query: Option<Duration>,
     idle_ui_times: Vec<f64>,
     idle_intervals: Vec<f64>,
     ui_times: Vec<f64>,
@@ -73,6 +76,8 @@ impl BenchRecorder {
             filter_started: None,
             users,
             filters: Vec::new(),
+            filter_rows_shown: None,
+            filter_query: None,
             idle_ui_times: Vec::new(),
             idle_intervals: Vec::new(),
             ui_times: Vec::new(),
@@ -160,14 +165,16 @@ impl BenchRecorder {
                 self.phase = self.next_filter();
             }
             Phase::Filtering { user, generation }
-                if shown
-                    && state.table.generation == *generation
-                    && state.table.count.is_some() =>
+                if shown && state.table.generation == *generation =>
             {
                 let elapsed = self.filter_started.map_or(Duration::ZERO, |t| t.elapsed());
-                let count = state.table.count.unwrap_or(0);
-                self.filters.push((user.clone(), elapsed, count));
-                self.phase = self.next_filter();
+                let rows_shown = *self.filter_rows_shown.get_or_insert(elapsed);
+                if let Some(count) = state.table.count {
+                    let query = self.filter_query.take();
+                    self.filters.push((user.clone(), rows_shown, query, count));
+                    self.filter_rows_shown = None;
+                    self.phase = self.next_filter();
+                }
             }
             Phase::Unfiltered if shown => {
                 self.phase = Phase::Idle { frame: 0 };
@@ -202,8 +209,10 @@ impl BenchRecorder {
 
     /// Records how long the worker took for one page query while scrolling.
     pub fn page_loaded(&mut self, elapsed: Duration) {
-        if matches!(self.phase, Phase::Scrolling { .. }) {
-            self.page_queries.push(elapsed.as_secs_f64() * 1000.0);
+        match self.phase {
+            Phase::Scrolling { .. } => self.page_queries.push(elapsed.as_secs_f64() * 1000.0),
+            Phase::Filtering { .. } => self.filter_query = Some(elapsed),
+            _ => {}
         }
     }
 
@@ -236,10 +245,11 @@ impl BenchRecorder {
         if self.filters.is_empty() {
             lines.push("bench user filter: n/a (no user in the first page)".to_owned());
         }
-        for (user, elapsed, count) in &self.filters {
+        for (user, rows_shown, query, count) in &self.filters {
             lines.push(format!(
-                "bench user filter {user} ({count} matches) to first page shown: {}",
-                ms(Some(*elapsed))
+                "bench user filter {user} ({count} matches): first page shown {} (page query on the worker {})",
+                ms(Some(*rows_shown)),
+                ms(*query)
             ));
         }
         lines.push(format!(

@@ -182,7 +182,8 @@ fn session_json<'a>(
 /// Opens the database for a command other than `seed`: it must exist and be
 /// fully migrated (commands never migrate).
 fn open(url: &str) -> Result<SessionManager> {
-    let (db, pending) = config::open_existing(url)?;
+    // One connection: a command runs one query at a time.
+    let (db, pending) = config::open_existing(url, 1)?;
     if !pending.is_empty() {
         return Err(Error::PendingMigrations { pending });
     }
@@ -283,7 +284,7 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
                     }
                 }
             }
-            // One connection, as in `config::open_existing`.
+            // One connection, as in `open`.
             let db = Database::builder(url).pool_size(1).connect()?;
             db.run_migrations()?;
             let manager = SessionManager::new(db);

@@ -145,15 +145,16 @@ pub fn sqlite_file(url: &str) -> Option<&Path> {
     Some(Path::new(path))
 }
 
-/// Opens an existing database for inspection: refuses to create a missing SQLite
-/// file and reports pending migrations instead of running them.
+/// Opens an existing database for inspection with at most `connections`
+/// pooled connections: refuses to create a missing SQLite file and reports
+/// pending migrations instead of running them.
 ///
 /// Returns the pool and the names of the pending migrations.
 ///
 /// # Errors
 ///
 /// [`Error::NoSuchDatabase`] for a missing SQLite file; connection errors.
-pub fn open_existing(url: &str) -> Result<(Database, Vec<String>)> {
+pub fn open_existing(url: &str, connections: u32) -> Result<(Database, Vec<String>)> {
     if let Some(path) = sqlite_file(url) {
         if !path.is_file() {
             return Err(Error::NoSuchDatabase {
@@ -161,11 +162,10 @@ pub fn open_existing(url: &str) -> Result<(Database, Vec<String>)> {
             });
         }
     }
-    // One connection: the inspector's worker and each CLI command run one query
-    // at a time. A bigger pool would let r2d2 open spare connections on its own
-    // thread, and a CLI process exiting while libpq sets one up crashes in
-    // OpenSSL's exit handlers.
-    let db = Database::builder(url).pool_size(1).connect()?;
+    // No more connections than threads that query: a bigger pool lets r2d2 open
+    // spare connections on its own thread, and a process exiting while libpq
+    // sets one up crashes in OpenSSL's exit handlers.
+    let db = Database::builder(url).pool_size(connections).connect()?;
     let pending = db.pending_migrations()?;
     Ok((db, pending))
 }

@@ -19,6 +19,21 @@ use crate::{config, parse_id, Error};
 /// The worker thread's name (shown by debuggers and in panics).
 pub const THREAD_NAME: &str = "inspector-db";
 
+/// The name of the worker's helper thread that runs row counts, which can scan
+/// a whole table, so they never hold up pages and edits.
+pub const COUNT_THREAD_NAME: &str = "inspector-db-count";
+
+/// Work for the count thread, from the worker thread.
+enum CountJob {
+    /// Count on this database from now on.
+    Use(SessionManager),
+    /// Count the rows matching `filter` for table generation `generation`.
+    Count {
+        generation: u64,
+        filter: SessionFilter,
+    },
+}
+
 /// Rows deleted per statement by a purge.
 pub const PURGE_BATCH: u32 = 2_000;
 
@@ -281,10 +296,24 @@ impl Worker {
     /// # Errors
     ///
     /// When the operating system cannot start a thread.
-    pub fn spawn(wake: impl Fn() + Send + 'static) -> std::io::Result<Self> {
+    pub fn spawn(wake: impl Fn() + Send + Sync + 'static) -> std::io::Result<Self> {
         let (request_tx, request_rx) = mpsc::channel::<Request>();
         let (response_tx, response_rx) = mpsc::channel::<Response>();
+        let (count_tx, count_rx) = mpsc::channel::<CountJob>();
         let generation = Arc::new(AtomicU64::new(0));
+        let wake = Arc::new(wake);
+        let count_generation = Arc::clone(&generation);
+        let count_responses = response_tx.clone();
+        let count_wake = Arc::clone(&wake);
+        std::thread::Builder::new()
+            .name(COUNT_THREAD_NAME.to_owned())
+            .spawn(move || {
+                run_counts(&count_rx, &count_generation, |response| {
+                    let delivered = count_responses.send(response).is_ok();
+                    count_wake();
+                    delivered
+                });
+            })?;
         let current = Arc::clone(&generation);
         std::thread::Builder::new()
             .name(THREAD_NAME.to_owned())
@@ -292,6 +321,7 @@ impl Worker {
                 let mut state = WorkerState {
                     manager: None,
                     generation: current,
+                    counts: count_tx,
                 };
                 let send = |response: Response| {
                     let delivered = response_tx.send(response).is_ok();
@@ -332,6 +362,37 @@ impl Worker {
 struct WorkerState {
     manager: Option<SessionManager>,
     generation: Arc<AtomicU64>,
+    counts: Sender<CountJob>,
+}
+
+/// The count thread's loop: counts for the latest table generation only.
+fn run_counts(jobs: &Receiver<CountJob>, generation: &AtomicU64, send: impl Fn(Response) -> bool) {
+    let mut manager: Option<SessionManager> = None;
+    while let Ok(job) = jobs.recv() {
+        let (job_generation, filter) = match job {
+            CountJob::Use(new_manager) => {
+                manager = Some(new_manager);
+                continue;
+            }
+            CountJob::Count { generation, filter } => (generation, filter),
+        };
+        if job_generation < generation.load(Ordering::Relaxed) {
+            continue;
+        }
+        let Some(manager) = &manager else {
+            continue;
+        };
+        let response = match manager.count(&filter) {
+            Ok(count) => Response::Counted {
+                generation: job_generation,
+                count,
+            },
+            Err(error) => failed("counting sessions", error),
+        };
+        if !send(response) {
+            return;
+        }
+    }
 }
 
 fn failed(context: impl Into<String>, error: impl std::fmt::Display) -> Response {
@@ -360,12 +421,15 @@ impl WorkerState {
         let response = match request {
             Request::Connect { .. } => return true,
             Request::Count { generation, filter } => {
-                if self.is_stale(generation) {
+                // The count thread answers; a send fails only when it has stopped.
+                if self
+                    .counts
+                    .send(CountJob::Count { generation, filter })
+                    .is_err()
+                {
+                    failed("counting sessions", "the count thread has stopped")
+                } else {
                     return true;
-                }
-                match manager.count(&filter) {
-                    Ok(count) => Response::Counted { generation, count },
-                    Err(error) => failed("counting sessions", error),
                 }
             }
             Request::Page {
@@ -445,7 +509,8 @@ impl WorkerState {
     }
 
     fn connect(&mut self, url: String) -> Response {
-        match config::open_existing(&url) {
+        // Two connections: one for this thread, one for the count thread.
+        match config::open_existing(&url, 2) {
             Ok((db, pending_migrations)) => {
                 let response = Response::Connected {
                     display_url: db.display_url().to_owned(),
@@ -453,7 +518,11 @@ impl WorkerState {
                     url,
                     pending_migrations,
                 };
-                self.manager = Some(SessionManager::new(db));
+                let manager = SessionManager::new(db);
+                if self.counts.send(CountJob::Use(manager.clone())).is_err() {
+                    return failed("opening the database", "the count thread has stopped");
+                }
+                self.manager = Some(manager);
                 response
             }
             Err(error) => {
