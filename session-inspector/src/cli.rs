@@ -12,7 +12,7 @@ use shared_model::{
 };
 
 use crate::format::{byte_size, relative_expiry, relative_time, top_level_keys};
-use crate::worker::{PURGE_BATCH, STATS_HOURS, STATS_TOP_USERS};
+use crate::worker::{change_expiry, ExpiryChange, PURGE_BATCH, STATS_HOURS, STATS_TOP_USERS};
 use crate::{config, parse_id, seed, Error, Result};
 
 /// Browse, edit and expire the sessions stored by rocket-db-sessions.
@@ -242,11 +242,8 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
         Command::Expire { id } => {
             let manager = open(url)?;
             let session_id = parse_id(id)?;
-            match manager.set_expiry(&session_id, manager.now()) {
-                Ok(()) => writeln!(out, "expired session {session_id}")?,
-                Err(ModelError::Gone(_)) => return Err(Error::NotFound(session_id.to_string())),
-                Err(error) => return Err(error.into()),
-            }
+            change_expiry(&manager, &session_id, ExpiryChange::Now)?;
+            writeln!(out, "expired session {session_id}")?;
         }
         Command::Delete { id } => {
             let manager = open(url)?;

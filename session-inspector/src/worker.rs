@@ -580,31 +580,46 @@ fn set_expiry(manager: &SessionManager, session_id: &str, change: ExpiryChange) 
         ExpiryChange::Now => "expiring the session",
         ExpiryChange::ExtendMinutes(_) => "extending the session",
     };
-    let result = (|| {
-        let id = parse_id(session_id)?;
-        // Corrupt rows can be expired and extended too: only the expiry is needed.
-        let current = match manager.get(&id) {
-            Ok(Some(session)) => session.expires_at,
-            Ok(None) => return Err(Error::NotFound(session_id.to_owned())),
-            Err(ModelError::CorruptData(corrupt)) => corrupt.expires_at,
-            Err(error) => return Err(error.into()),
-        };
-        let now = manager.now();
-        let expires_at = match change {
-            ExpiryChange::Now => now,
-            ExpiryChange::ExtendMinutes(minutes) => {
-                current.max(now) + chrono::Duration::minutes(i64::from(minutes))
-            }
-        };
-        manager.set_expiry(&id, expires_at)?;
-        Ok(expires_at)
-    })();
-    match result {
+    match parse_id(session_id).and_then(|id| change_expiry(manager, &id, change)) {
         Ok(expires_at) => Response::ExpiryChanged {
             session_id: session_id.to_owned(),
             expires_at,
             change,
         },
         Err(error) => failed(context, error),
+    }
+}
+
+/// Expires a session now or extends it, and returns its new expiry.
+///
+/// Expiring a session that has already expired keeps its expiry (it is not
+/// moved later to "now"); extending an expired session counts from now.
+/// Corrupt rows can be expired and extended too: only the expiry is read.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when the session does not exist; database errors.
+pub fn change_expiry(
+    manager: &SessionManager,
+    id: &shared_model::SessionId,
+    change: ExpiryChange,
+) -> crate::Result<DateTime<Utc>> {
+    let current = match manager.get(id) {
+        Ok(Some(session)) => session.expires_at,
+        Ok(None) => return Err(Error::NotFound(id.to_string())),
+        Err(ModelError::CorruptData(corrupt)) => corrupt.expires_at,
+        Err(error) => return Err(error.into()),
+    };
+    let now = manager.now();
+    let expires_at = match change {
+        ExpiryChange::Now => current.min(now),
+        ExpiryChange::ExtendMinutes(minutes) => {
+            current.max(now) + chrono::Duration::minutes(i64::from(minutes))
+        }
+    };
+    match manager.set_expiry(id, expires_at) {
+        Ok(()) => Ok(expires_at),
+        Err(ModelError::Gone(_)) => Err(Error::NotFound(id.to_string())),
+        Err(error) => Err(error.into()),
     }
 }

@@ -112,6 +112,16 @@ fn expire_ends_the_session_now(db: &TestDatabase) {
         fixture.stored(&fixture.bob).is_some(),
         "expired, not deleted"
     );
+    // An already expired session keeps its (earlier) expiry.
+    let carol = &fixture.carol[1];
+    inspector(&fixture.url())
+        .args(["expire", &carol.id.to_string()])
+        .assert()
+        .success();
+    assert_eq!(
+        fixture.stored(carol).unwrap().expires_at,
+        shared_model::truncate_to_micros(carol.expires_at)
+    );
     inspector(&fixture.url())
         .args(["expire", "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d"])
         .assert()
