@@ -555,6 +555,50 @@ fn sorting_by_expiry_puts_the_soonest_last_or_first(db: &TestDatabase) {
     );
 }
 
+/// eframe's persistence, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn recent_connections_are_remembered_across_restarts() {
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    let mut storage = MemoryStorage::default();
+    let mut harness = open_fixture(&fixture);
+    eframe::App::save(harness.state_mut(), &mut storage);
+    drop(harness);
+
+    let restarted = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_eframe(|cc| {
+            InspectorApp::new(
+                &cc.egui_ctx,
+                AppOptions {
+                    database_url: "somewhere-else.sqlite".to_owned(),
+                    ..AppOptions::default()
+                },
+                Some(&storage),
+            )
+        });
+    assert_eq!(
+        restarted.state().state().connection.recent.first(),
+        Some(&fixture.url())
+    );
+}
+
 #[test]
 fn a_session_named_at_launch_is_selected() {
     let db = TestDatabase::sqlite();
