@@ -284,6 +284,8 @@ pub struct Editor {
     pub base_version: i64,
     /// Why the text cannot be saved, with its line and column.
     pub error: Option<String>,
+    /// The line (1-based) the error is on, highlighted in the editor.
+    pub error_line: Option<usize>,
     /// A save is in flight.
     pub saving: bool,
 }
@@ -298,6 +300,7 @@ impl Editor {
             text,
             base_version: session.version,
             error: None,
+            error_line: None,
             saving: false,
         }
     }
@@ -313,10 +316,15 @@ impl Editor {
         match shared_model::parse_data(&self.text) {
             Ok(data) => {
                 self.error = None;
+                self.error_line = None;
                 Some(data)
             }
             Err(error) => {
                 self.error = Some(describe_json_error(&error));
+                self.error_line = match &error {
+                    shared_model::Error::InvalidJson(json) => Some(json.line()),
+                    _ => None,
+                };
                 None
             }
         }
@@ -326,6 +334,7 @@ impl Editor {
     pub fn revert(&mut self) {
         self.text = self.original.clone();
         self.error = None;
+        self.error_line = None;
     }
 }
 
@@ -570,11 +579,13 @@ mod tests {
             original: "{}".into(),
             base_version: 1,
             error: None,
+            error_line: None,
             saving: false,
         };
         assert!(editor.validate().is_none());
         let error = editor.error.clone().unwrap();
         assert!(error.starts_with("line 2, column"), "{error}");
+        assert_eq!(editor.error_line, Some(2));
         editor.text = "[1]".into();
         assert!(editor.validate().is_none());
         assert!(editor.error.as_deref().unwrap().contains("not array"));

@@ -110,21 +110,25 @@ pub fn detail_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         conflict_ui(ui, conflict, &mut commands);
         return commands;
     }
-    egui::ScrollArea::vertical()
-        .id_salt("detail-scroll")
-        .auto_shrink([false, false])
+    // The tree gets at most ~40 % of the height and scrolls on its own, so the
+    // editor's Save bar stays on screen however large the data is.
+    let tree_height = (ui.available_height() * 0.4).clamp(120.0, 320.0);
+    egui::CollapsingHeader::new(RichText::new("Data").strong())
+        .id_salt("data-tree")
+        .default_open(true)
         .show(ui, |ui| {
-            egui::CollapsingHeader::new(RichText::new("Data").strong())
-                .id_salt("data-tree")
-                .default_open(true)
+            egui::ScrollArea::vertical()
+                .id_salt("data-tree-scroll")
+                .max_height(tree_height)
+                .auto_shrink([false, true])
                 .show(ui, |ui| {
                     json_tree_ui(ui, &session.data);
                 });
-            ui.add_space(6.0);
-            if let Some(editor) = &mut state.editor {
-                editor_ui(ui, editor, &mut commands);
-            }
         });
+    ui.add_space(6.0);
+    if let Some(editor) = &mut state.editor {
+        editor_ui(ui, editor, &mut commands);
+    }
     commands
 }
 
@@ -169,21 +173,33 @@ fn actions_ui(
     });
 }
 
-fn editor_ui(ui: &mut egui::Ui, editor: &mut Editor, commands: &mut Vec<Command>) {
-    let label = ui.strong("Raw JSON");
-    let response = ui
-        .add(
-            egui::TextEdit::multiline(&mut editor.text)
-                .id_salt("raw-json-editor")
-                .code_editor()
-                .desired_rows(12)
-                .desired_width(f32::INFINITY),
-        )
-        .labelled_by(label.id);
-    if response.changed() {
-        editor.validate();
+/// Lays the editor's text out in monospace, with the line the JSON error is on
+/// (1-based) on a red background.
+fn highlight_error_line(
+    ui: &egui::Ui,
+    text: &str,
+    error_line: Option<usize>,
+    wrap_width: f32,
+) -> std::sync::Arc<egui::Galley> {
+    let font = egui::TextStyle::Monospace.resolve(ui.style());
+    let color = ui.visuals().text_color();
+    let error_background = ui.visuals().error_fg_color.gamma_multiply(0.3);
+    let mut job = egui::text::LayoutJob::default();
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let mut format = egui::TextFormat::simple(font.clone(), color);
+        if error_line == Some(index + 1) {
+            format.background = error_background;
+        }
+        job.append(line, 0.0, format);
     }
+    job.wrap.max_width = wrap_width;
+    ui.fonts_mut(|fonts| fonts.layout_job(job))
+}
+
+fn editor_ui(ui: &mut egui::Ui, editor: &mut Editor, commands: &mut Vec<Command>) {
+    let mut label = None;
     ui.horizontal(|ui| {
+        label = Some(ui.strong("Raw JSON").id);
         let can_save = editor.is_dirty() && editor.error.is_none() && !editor.saving;
         if ui
             .add_enabled(can_save, egui::Button::new("💾 Save"))
@@ -202,23 +218,43 @@ fn editor_ui(ui: &mut egui::Ui, editor: &mut Editor, commands: &mut Vec<Command>
         if editor.saving {
             ui.spinner();
         }
-        match &editor.error {
-            Some(error) => {
-                ui.label(
-                    RichText::new(format!("✖ Invalid: {error}")).color(ui.visuals().error_fg_color),
-                );
-            }
-            None if editor.is_dirty() => {
+        if editor.error.is_none() {
+            if editor.is_dirty() {
                 ui.label(
                     RichText::new("✔ Valid JSON object, not saved")
                         .color(Color32::from_rgb(90, 190, 110)),
                 );
-            }
-            None => {
+            } else {
                 ui.weak(format!("Version {}", editor.base_version));
             }
         }
     });
+    if let Some(error) = &editor.error {
+        ui.label(RichText::new(format!("✖ Invalid: {error}")).color(ui.visuals().error_fg_color));
+    }
+    let error_line = editor.error_line;
+    let mut layouter = |ui: &egui::Ui, text: &dyn egui::TextBuffer, wrap_width: f32| {
+        highlight_error_line(ui, text.as_str(), error_line, wrap_width)
+    };
+    egui::ScrollArea::vertical()
+        .id_salt("raw-json-scroll")
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            let mut response = ui.add(
+                egui::TextEdit::multiline(&mut editor.text)
+                    .id_salt("raw-json-editor")
+                    .code_editor()
+                    .desired_rows(12)
+                    .desired_width(f32::INFINITY)
+                    .layouter(&mut layouter),
+            );
+            if let Some(label) = label {
+                response = response.labelled_by(label);
+            }
+            if response.changed() {
+                editor.validate();
+            }
+        });
 }
 
 fn conflict_ui(ui: &mut egui::Ui, conflict: &ConflictState, commands: &mut Vec<Command>) {
