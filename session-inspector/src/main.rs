@@ -1,0 +1,97 @@
+//! `session-inspector`: the desktop app (no subcommand) and its CLI.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use session_inspector::cli::{self, Cli};
+use session_inspector::config::database_url_from_environment;
+use session_inspector::{AppOptions, InitialSelection, InspectorApp};
+
+fn main() -> ExitCode {
+    let launched = Instant::now();
+    let cli = Cli::parse();
+    match run(cli, launched) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, even when a driver's message spans several (libpq's do).
+            let message = error.to_string();
+            let line: Vec<&str> = message
+                .lines()
+                .map(str::trim)
+                .filter(|part| !part.is_empty())
+                .collect();
+            eprintln!("session-inspector: {}", line.join(" "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
+    let (url, source) = database_url_from_environment(cli.database_url.as_deref())?;
+    if let Some(command) = &cli.command {
+        let stdout = std::io::stdout();
+        let stderr = std::io::stderr();
+        // Every library error's message already includes its cause: one line.
+        return match cli::run(command, &url, &mut stdout.lock(), &mut stderr.lock()) {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_broken_pipe() => Ok(()),
+            Err(error) => Err(anyhow::anyhow!(
+                "{error} (database {} from {source})",
+                redacted(&url)
+            )),
+        };
+    }
+    let select = match (cli.select, cli.select_first) {
+        (Some(id), _) => Some(InitialSelection::Id(id)),
+        (None, true) => Some(InitialSelection::First),
+        (None, false) => None,
+    };
+    let options = AppOptions {
+        database_url: url,
+        select,
+        bench: cli.bench.then_some(launched),
+        bench_users: cli.bench_user,
+        auto_refresh_secs: cli.auto_refresh,
+    };
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Session inspector")
+            .with_inner_size([1440.0, 880.0])
+            .with_min_inner_size([900.0, 520.0]),
+        // The timing mode measures a fresh window, not a restored one.
+        persist_window: !cli.bench,
+        // The timing mode measures how fast frames can be made, not the display's rate.
+        glow_options: eframe::egui_glow::GlowConfiguration {
+            vsync: !cli.bench,
+            ..eframe::egui_glow::GlowConfiguration::default()
+        },
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(
+        "session-inspector",
+        native,
+        Box::new(move |cc| {
+            Ok(Box::new(InspectorApp::new(
+                &cc.egui_ctx,
+                options,
+                cc.storage,
+            )))
+        }),
+    )
+    .map_err(|error| anyhow::anyhow!("cannot open the window: {error}"))
+}
+
+/// The URL without its password, for error messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}

@@ -1,0 +1,78 @@
+//! The connection bar: URL field, SQLite file picker, recent connections and the
+//! pending-migrations warning.
+
+use egui::{Color32, RichText};
+
+use super::Command;
+use crate::state::ConnectionState;
+
+/// Draws the connection bar.
+pub fn connection_bar_ui(ui: &mut egui::Ui, connection: &mut ConnectionState) -> Vec<Command> {
+    let mut commands = Vec::new();
+    ui.horizontal(|ui| {
+        let label = ui.label("Database");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut connection.url_input)
+                    .hint_text("db.sqlite, postgres://user@host/db, mysql://…")
+                    .desired_width(420.0),
+            )
+            .labelled_by(label.id);
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui.button("Open").clicked() || entered {
+            commands.push(Command::Connect(connection.url_input.trim().to_owned()));
+        }
+        let picking = connection.picking_file;
+        if ui
+            .add_enabled(!picking, egui::Button::new("SQLite file…"))
+            .on_hover_text("Pick an SQLite database file")
+            .clicked()
+        {
+            commands.push(Command::PickSqliteFile);
+        }
+        egui::ComboBox::from_label("Recent")
+            .selected_text("")
+            .width(24.0)
+            .show_ui(ui, |ui| {
+                if connection.recent.is_empty() {
+                    ui.weak("No recent connections");
+                }
+                for url in &connection.recent {
+                    if ui.selectable_label(false, url).clicked() {
+                        commands.push(Command::Connect(url.clone()));
+                    }
+                }
+            });
+        ui.separator();
+        match (&connection.connecting, &connection.current) {
+            (Some(url), _) => {
+                ui.spinner();
+                ui.label(format!("Opening {url}…"));
+            }
+            (None, Some(current)) => {
+                ui.label(
+                    RichText::new(format!("{} · {}", current.backend, current.display_url))
+                        .color(Color32::from_rgb(90, 190, 110)),
+                );
+            }
+            (None, None) => {
+                ui.label(RichText::new("Not connected").weak());
+            }
+        }
+    });
+    if let Some(current) = &connection.current {
+        if !current.pending_migrations.is_empty() {
+            ui.label(
+                RichText::new(format!(
+                    "⚠ This database's schema has {} pending migration(s): {}. \
+                     The inspector does not migrate databases it does not own; \
+                     run the application's migrations, then reopen.",
+                    current.pending_migrations.len(),
+                    current.pending_migrations.join(", ")
+                ))
+                .color(ui.visuals().warn_fg_color),
+            );
+        }
+    }
+    commands
+}
