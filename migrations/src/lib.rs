@@ -51,6 +51,30 @@ pub trait Migrate: MigrationHarness<Self::Db> + Sized {
     ///
     /// [`Error::Lock`] / [`Error::LockTimeout`], or what `work` returns.
     fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
+    /// Whether Diesel's `__diesel_schema_migrations` table exists (read-only check).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lock`] when the catalog cannot be read.
+    fn has_migrations_table(&mut self) -> Result<bool>;
+}
+
+/// A `count` column, for the catalog queries below.
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+/// Runs a catalog query that counts `__diesel_schema_migrations` tables.
+fn count_tables<C>(conn: &mut C, sql: &str) -> Result<bool>
+where
+    C: diesel::Connection,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::methods::LoadQuery<'static, C, Count>,
+{
+    use diesel::RunQueryDsl;
+    let found: Count = diesel::sql_query(sql).get_result(conn)?;
+    Ok(found.count > 0)
 }
 
 /// How long a migration run waits for another one to finish.
@@ -65,6 +89,13 @@ impl Migrate for SqliteConnection {
     fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         // The harness's own transactions become savepoints inside this one.
         self.exclusive_transaction(work)
+    }
+    fn has_migrations_table(&mut self) -> Result<bool> {
+        count_tables(
+            self,
+            "SELECT count(*) AS count FROM sqlite_master \
+             WHERE type = 'table' AND name = '__diesel_schema_migrations'",
+        )
     }
 }
 
@@ -84,6 +115,14 @@ impl Migrate for diesel::PgConnection {
         let result = work(self);
         self.batch_execute(&format!("SELECT pg_advisory_unlock({KEY})"))?;
         result
+    }
+    fn has_migrations_table(&mut self) -> Result<bool> {
+        // `to_regclass` follows the connection's search_path, as Diesel does.
+        count_tables(
+            self,
+            "SELECT count(*) AS count FROM (SELECT to_regclass('__diesel_schema_migrations') AS t) found \
+             WHERE t IS NOT NULL",
+        )
     }
 }
 
@@ -112,6 +151,13 @@ impl Migrate for diesel::MysqlConnection {
             .get_result::<Locked>(self)?;
         result
     }
+    fn has_migrations_table(&mut self) -> Result<bool> {
+        count_tables(
+            self,
+            "SELECT count(*) AS count FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = '__diesel_schema_migrations'",
+        )
+    }
 }
 
 /// Applies every migration the connection's database has not run yet and returns
@@ -132,12 +178,19 @@ pub fn run_pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
 }
 
 /// The names of the migrations the connection's database has not run yet, without
-/// running them.
+/// running them and without writing anything (a database that never ran
+/// migrations is left as it is, not given an empty migrations table).
 ///
 /// # Errors
 ///
 /// [`Error::Migration`] when the migrations table cannot be read.
 pub fn pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
+    if !conn.has_migrations_table()? {
+        return C::migrations()
+            .migrations()
+            .map(|all| all.iter().map(|m| m.name().to_string()).collect())
+            .map_err(Error::Migration);
+    }
     conn.pending_migrations(C::migrations())
         .map(|pending| pending.iter().map(|m| m.name().to_string()).collect())
         .map_err(Error::Migration)

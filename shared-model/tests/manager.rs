@@ -736,7 +736,22 @@ fn concurrent_first_migrations_wait_for_each_other(db: &TestDatabase) {
         .unwrap();
 }
 
+fn pending_migrations_on_an_unmigrated_database_write_nothing(db: &TestDatabase) {
+    db.execute("DROP TABLE sessions");
+    db.execute("DROP TABLE __diesel_schema_migrations");
+    let database = db.database();
+    assert_eq!(
+        database.pending_migrations().unwrap(),
+        vec!["2026-11-27-000000_create_sessions"]
+    );
+    // Still no migrations table: creating it by hand must succeed.
+    db.execute("CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)");
+    assert_eq!(database.run_migrations().unwrap().len(), 1);
+    assert!(database.pending_migrations().unwrap().is_empty());
+}
+
 backend_tests!(
+    pending_migrations_on_an_unmigrated_database_write_nothing,
     concurrent_first_migrations_wait_for_each_other,
     created_round_trips_with_exact_timestamps,
     expired_rows_are_never_loaded,
