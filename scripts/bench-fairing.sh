@@ -5,6 +5,8 @@
 #
 #   scripts/bench-fairing.sh [seconds per run, default 10]
 #
+# Peak memory is each app's VmHWM after its runs.
+#
 # Routes (session-fairing/examples/bench_app.rs): GET /read reads one session
 # value; POST /write increments it. The read run uses one session; the write run
 # rotates over 64 sessions, one per simulated client. wrk: 2 threads, 32 connections.
@@ -24,6 +26,13 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# peak RSS (VmHWM) of the app listening on PORT, in MiB
+peak_mib() {
+    local pid
+    pid="$(cat "$work/pid-$1")"
+    awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status"
+}
+
 # start MODE DATABASE_URL [count] -> prints the port once the app answers
 start() {
     local mode="$1" url="$2" count="${3:-false}" port
@@ -32,6 +41,7 @@ start() {
         ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0,count_statements=$count}" \
         "$app" >"$work/$mode-$port.log" 2>&1 &
     pids+=($!)
+    echo $! >"$work/pid-$port"
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$port/read" >/dev/null 2>&1 && { echo "$port"; return; }
         sleep 0.1
@@ -93,6 +103,8 @@ bench_backend() { # name url
     counted="$(start sessions "$url" true)"
     read -r bare_rps bare_p50 bare_p99 _ _ <<<"$(run bare "$bare" GET /read)"
     echo "| $name | bare GET /read | $bare_rps | 100% | $bare_p50 | $bare_p99 | 0 | 0 | 0 |"
+    read -r hop_rps hop_p50 hop_p99 _ _ <<<"$(run bare "$bare" GET /hop)"
+    echo "| $name | bare GET /hop (one spawn_blocking, no database) | $hop_rps | $(python3 -c "print(f'{$hop_rps/$bare_rps*100:.0f}%')") | $hop_p50 | $hop_p99 | 0 | 0 | 0 |"
     new_session "$sessions" >"$work/one.ids"
     read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
     local before after n
@@ -109,10 +121,12 @@ bench_backend() { # name url
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" POST /write "$work/many.ids")"
     after="$(statements "$counted")"
     echo "| $name | session POST /write (64 sessions) | $rps | $(python3 -c "print(f'{$rps/$wb_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
+    peaks+=("$name: bare app $(peak_mib "$bare") MiB, sessions app $(peak_mib "$sessions") MiB")
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     pids=()
 }
 
+peaks=()
 bench_backend SQLite "$work/bench.sqlite"
 if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_fairing CASCADE; CREATE SCHEMA bench_fairing;"
@@ -120,3 +134,6 @@ if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     bench_backend PostgreSQL "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3Dbench_fairing"
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA bench_fairing CASCADE;"
 fi
+
+echo
+echo "Peak RSS (VmHWM) after the runs: ${peaks[*]/%/;}"
