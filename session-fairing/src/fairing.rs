@@ -12,9 +12,6 @@ use crate::config::{SameSite, Settings};
 use crate::state::{within_absolute_timeout, Plan, State, Write};
 use crate::Error;
 
-/// Rows deleted per statement by the background purge.
-const PURGE_BATCH: u32 = 1_000;
-
 /// The fairing that gives every request a database-backed session.
 ///
 /// ```rust,no_run
@@ -169,7 +166,9 @@ impl Fairing for Sessions {
                     _ = ticks.tick() => {}
                 }
                 let manager = manager.clone();
-                match run_blocking(move || manager.purge_expired(PURGE_BATCH)).await {
+                match run_blocking(move || manager.purge_expired(shared_model::DEFAULT_PURGE_BATCH))
+                    .await
+                {
                     Ok(0) => {}
                     Ok(removed) => log::info!("sessions: purged {removed} expired sessions"),
                     Err(error) => log::warn!("sessions: purge failed (will retry): {error}"),

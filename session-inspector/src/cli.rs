@@ -12,7 +12,7 @@ use shared_model::{
 };
 
 use crate::format::{byte_size, relative_expiry, relative_time, top_level_keys};
-use crate::worker::{change_expiry, ExpiryChange, PURGE_BATCH, STATS_HOURS, STATS_TOP_USERS};
+use crate::worker::{change_expiry, ExpiryChange, STATS_HOURS, STATS_TOP_USERS};
 use crate::{config, parse_id, seed, Error, Result};
 
 /// Browse, edit and expire the sessions stored by rocket-db-sessions.
@@ -118,6 +118,9 @@ pub enum Command {
         /// Make the data reproducible.
         #[arg(long, value_name = "N")]
         seed: Option<u64>,
+        /// Every seeded session has already expired (for purge benchmarks).
+        #[arg(long)]
+        expired: bool,
     },
 }
 
@@ -255,7 +258,7 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
         }
         Command::Purge => {
             let manager = open(url)?;
-            let removed = manager.purge_expired(PURGE_BATCH)?;
+            let removed = manager.purge_expired(shared_model::DEFAULT_PURGE_BATCH)?;
             writeln!(out, "removed {removed} expired session(s)")?;
         }
         Command::Stats { json } => {
@@ -271,6 +274,7 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
         Command::Seed {
             count,
             seed: rng_seed,
+            expired,
         } => {
             if let Some(path) = config::sqlite_file(url) {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -287,7 +291,7 @@ pub fn run(command: &Command, url: &str, out: &mut dyn Write, err: &mut dyn Writ
             let manager = SessionManager::new(db);
             let started = Instant::now();
             let mut last_report = Instant::now();
-            let inserted = seed::seed(&manager, *count, *rng_seed, |done| {
+            let inserted = seed::seed(&manager, *count, *rng_seed, *expired, |done| {
                 if last_report.elapsed().as_secs() >= 2 {
                     last_report = Instant::now();
                     // Progress is best effort; the final line is what matters.

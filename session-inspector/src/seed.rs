@@ -75,7 +75,12 @@ fn hex_token(rng: &mut fastrand::Rng) -> String {
 /// maybe a cart, a flash message and preferences; created in the last 72 hours,
 /// expiring 30 minutes, 12 hours, 2 days or 7 days after its last write (so a realistic
 /// share is already expired).
-fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Option<Session> {
+fn fake_session(
+    rng: &mut fastrand::Rng,
+    now: DateTime<Utc>,
+    users: u64,
+    all_expired: bool,
+) -> Option<Session> {
     let id = random_id(rng)?;
     let logged_in = rng.u8(..100) < 65;
     let user = logged_in.then(|| user_id(rng, users));
@@ -131,11 +136,19 @@ fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Opti
         70..85 => Duration::days(2),
         _ => Duration::days(7),
     };
+    let expires_at = if all_expired {
+        // Somewhere between the last write and now.
+        #[allow(clippy::cast_possible_truncation)]
+        let lived = Duration::seconds((rng.f64() * (now - updated_at).num_seconds() as f64) as i64);
+        updated_at + lived
+    } else {
+        updated_at + ttl
+    };
     Some(Session {
         id,
         user_id: user,
         data,
-        expires_at: updated_at + ttl,
+        expires_at,
         created_at,
         updated_at,
         version: i64::from(rng.u8(1..12)),
@@ -147,13 +160,14 @@ fn fake_session(rng: &mut fastrand::Rng, now: DateTime<Utc>, users: u64) -> Opti
 pub fn fake_sessions(rng: &mut fastrand::Rng, now: DateTime<Utc>, count: usize) -> Vec<Session> {
     let users = (count as u64 / 6).max(1);
     (0..count)
-        .filter_map(|_| fake_session(rng, now, users))
+        .filter_map(|_| fake_session(rng, now, users, false))
         .collect()
 }
 
 /// Inserts `count` fake sessions in chunks of [`CHUNK`], calling `progress` with
 /// the running total after each chunk. `seed` makes the data reproducible (ids
 /// included, so seeding one database twice with the same seed fails on the ids).
+/// With `all_expired`, every session has already expired (for purge benchmarks).
 ///
 /// # Errors
 ///
@@ -162,6 +176,7 @@ pub fn seed(
     manager: &SessionManager,
     count: u64,
     seed: Option<u64>,
+    all_expired: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<u64> {
     let mut rng = seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
@@ -171,7 +186,7 @@ pub fn seed(
     while inserted < count {
         let chunk = usize::try_from(count - inserted).map_or(CHUNK, |left| left.min(CHUNK));
         let rows: Vec<Session> = (0..chunk)
-            .filter_map(|_| fake_session(&mut rng, now, users))
+            .filter_map(|_| fake_session(&mut rng, now, users, all_expired))
             .collect();
         inserted += manager.import(&rows)? as u64;
         progress(inserted);

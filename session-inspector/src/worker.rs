@@ -34,9 +34,6 @@ enum CountJob {
     },
 }
 
-/// Rows deleted per statement by a purge.
-pub const PURGE_BATCH: u32 = 2_000;
-
 /// Hours of history and look-ahead in the overview's plots.
 pub const STATS_HOURS: u32 = 48;
 
@@ -492,9 +489,10 @@ impl WorkerState {
                     }
                     Err(error) => return send(failed("counting expired sessions", error)),
                 }
-                let result = manager.purge_expired_with(PURGE_BATCH, |removed| {
-                    send(Response::PurgeProgress { removed });
-                });
+                let result =
+                    manager.purge_expired_with(shared_model::DEFAULT_PURGE_BATCH, |removed| {
+                        send(Response::PurgeProgress { removed });
+                    });
                 match result {
                     Ok(removed) => Response::PurgeDone { removed },
                     Err(error) => failed("purging expired sessions", error),

@@ -220,6 +220,25 @@ fn seed_creates_a_migrated_database_with_realistic_sessions() {
 }
 
 #[test]
+fn seed_expired_fills_a_database_for_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("expired.sqlite").display().to_string();
+    inspector(&url)
+        .args(["seed", "--count", "300", "--expired"])
+        .assert()
+        .success();
+    let manager = shared_model::SessionManager::new(shared_model::Database::connect(&url).unwrap());
+    let stats = manager.stats(72, 5).unwrap();
+    assert_eq!((stats.total, stats.expired), (300, 300));
+    inspector(&url)
+        .arg("purge")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("300"));
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 0);
+}
+
+#[test]
 fn commands_other_than_seed_never_create_or_migrate_a_database() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.sqlite");

@@ -22,7 +22,7 @@ pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
 pub use db::{AnyConnection, Backend, Database, DatabaseBuilder, StatementCounts};
 pub use error::{Error, Result};
 pub use id::{InvalidSessionId, SessionId};
-pub use manager::{SessionManager, DEFAULT_MAX_DATA_BYTES};
+pub use manager::{SessionManager, DEFAULT_MAX_DATA_BYTES, DEFAULT_PURGE_BATCH};
 pub use query::{
     CorruptSession, Cursor, HourCount, ListedSession, Page, SessionFilter, Sort, SortKey, Stats,
     Status, UserCount,

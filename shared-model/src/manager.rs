@@ -50,6 +50,10 @@ macro_rules! filtered {
 /// How many fresh ids `create` and id cycling try before giving up.
 const ID_ATTEMPTS: u32 = 8;
 
+/// Rows deleted per statement by the fairing's and the inspector's purges: small
+/// enough that a writer waiting for the lock is not held up long.
+pub const DEFAULT_PURGE_BATCH: u32 = 1_000;
+
 /// The default for [`SessionManager::with_max_data_bytes`]: 64 KiB.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 
