@@ -13,18 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-
-features=()
-[ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ] && features=(--features postgres)
-cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
-app="${CARGO_TARGET_DIR:-target}/release/examples/bench_app"
 work="$(mktemp -d)"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/bench-lib.sh
+cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
+app="${CARGO_TARGET_DIR:-target}/release/examples/bench_app"
 
 # peak RSS (VmHWM) of the app listening on PORT, in MiB
 peak_mib() {
@@ -49,23 +44,8 @@ start() {
     echo "app ($mode) did not start:" >&2; cat "$work/$mode-$port.log" >&2; exit 1
 }
 
-new_session() { # port -> session id
-    curl -fs -X POST -c - "http://127.0.0.1:$1/write" | awk '$6 == "session_id" { print $7 }'
-}
-
 statements() { curl -fs "http://127.0.0.1:$1/statements"; }
 # Only the counting app serves real numbers; the others have counting off.
-
-cat >"$work/rotate.lua" <<'LUA'
-local ids = {}
-for line in io.lines(os.getenv("SESSION_IDS")) do ids[#ids + 1] = line end
-local n = 0
-request = function()
-  n = n + 1
-  local headers = { ["Cookie"] = "session_id=" .. ids[(n % #ids) + 1] }
-  return wrk.format(os.getenv("WRK_METHOD") or "GET", nil, headers, nil)
-end
-LUA
 
 # run NAME PORT METHOD PATH [session-ids-file] -> "rps p50 p99 requests"
 run() {
@@ -130,8 +110,7 @@ peaks=()
 bench_backend SQLite "$work/bench.sqlite"
 if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_fairing CASCADE; CREATE SCHEMA bench_fairing;"
-    sep='?'; [[ "$SESSIONS_TEST_POSTGRES_URL" == *\?* ]] && sep='&'
-    bench_backend PostgreSQL "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3Dbench_fairing"
+    bench_backend PostgreSQL "$(postgres_schema_url bench_fairing)"
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA bench_fairing CASCADE;"
 fi
 

@@ -13,32 +13,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows="${1:-1000000}"
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-
-features=()
-[ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ] && features=(--features postgres)
-cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
-cargo build --release -q -p session-inspector "${features[@]}"
-target="${CARGO_TARGET_DIR:-target}/release"
 work="$(mktemp -d)"
 app_pid=""
 cleanup() { [ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-
-cat >"$work/rotate.lua" <<'LUA'
-local ids = {}
-for line in io.lines(os.getenv("SESSION_IDS")) do ids[#ids + 1] = line end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("POST", nil, { ["Cookie"] = "session_id=" .. ids[(n % #ids) + 1] }, nil)
-end
-LUA
+source scripts/bench-lib.sh
+cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
+cargo build --release -q -p session-inspector "${features[@]}"
+target="${CARGO_TARGET_DIR:-target}/release"
 
 # round PORT -> "requests max p99" for one 5-second round
 round() {
     local out
-    out="$(SESSION_IDS="$work/ids" wrk -t2 -c16 -d5s --latency -s "$work/rotate.lua" "http://127.0.0.1:$1/write")"
+    out="$(SESSION_IDS="$work/ids" WRK_METHOD=POST wrk -t2 -c16 -d5s --latency -s "$work/rotate.lua" "http://127.0.0.1:$1/write")"
     echo "$(awk '/requests in/ { print $1 }' <<<"$out") $(awk '$1 == "Latency" { print $4 }' <<<"$out") $(awk '$1 == "99%" { print $2 }' <<<"$out")"
 }
 
@@ -48,16 +35,14 @@ bench() { # name url
     started=$(date +%s.%N)
     "$target/session-inspector" --database-url "$url" seed --count "$rows" --expired >/dev/null
     seeded=$(python3 -c "print(f'{$(date +%s.%N) - $started:.0f}')")
-    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    port="$(free_port)"
     BENCH_MODE=sessions ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
         ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0}" \
         "$target/examples/bench_app" >"$work/app.log" 2>&1 &
     app_pid=$!
     for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/read" >/dev/null 2>&1 && break; sleep 0.1; done
     : >"$work/ids"
-    for _ in $(seq 64); do
-        curl -fs -X POST -c - "http://127.0.0.1:$port/write" | awk '$6 == "session_id" { print $7 }' >>"$work/ids"
-    done
+    for _ in $(seq 64); do new_session "$port" >>"$work/ids"; done
     read -r base_n base_max base_p99 <<<"$(round "$port")"
 
     started=$(date +%s.%N)
@@ -90,7 +75,6 @@ echo "|---|---:|---:|---|---:|---|---|---|"
 bench SQLite "$work/purge.sqlite"
 if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_purge CASCADE; CREATE SCHEMA bench_purge;" 2>/dev/null
-    sep='?'; [[ "$SESSIONS_TEST_POSTGRES_URL" == *\?* ]] && sep='&'
-    bench PostgreSQL "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3Dbench_purge"
+    bench PostgreSQL "$(postgres_schema_url bench_purge)"
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA bench_purge CASCADE;" 2>/dev/null
 fi
