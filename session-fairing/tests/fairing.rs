@@ -587,6 +587,38 @@ async fn missing_timeout_fails_launch() {
 }
 
 #[rocket::async_test]
+async fn attach_order_does_not_matter_and_the_fairing_is_a_singleton() {
+    let db = TestDatabase::sqlite();
+    // Routes first, an unrelated fairing before it, the fairing attached twice.
+    let rocket = app(db.url(), json!({}))
+        .attach(rocket::fairing::AdHoc::on_request("noop", |_, _| {
+            Box::pin(async {})
+        }))
+        .attach(Sessions::fairing())
+        .attach(Sessions::fairing());
+    let client = Client::untracked(rocket).await.expect("launch");
+    let response = client
+        .put("/set/a")
+        .header(ContentType::JSON)
+        .body("1")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::NoContent);
+    assert_eq!(
+        response.headers().get("Set-Cookie").count(),
+        1,
+        "one fairing, one cookie"
+    );
+    let manager = session_fairing::manager(client.rocket()).unwrap();
+    assert_eq!(
+        manager
+            .count(&shared_model::SessionFilter::default())
+            .unwrap(),
+        1
+    );
+}
+
+#[rocket::async_test]
 async fn guard_without_fairing_aborts_launch() {
     let figment = rocket::Config::figment().merge(("log_level", "off"));
     let rocket = rocket::custom(figment).mount("/", routes![info]);
