@@ -1,8 +1,8 @@
 //! A real browser: Debian's headless Chromium, driven over WebDriver by
 //! chromedriver, against the demo binary on a loopback port with a scratch
-//! SQLite file. It saves a screenshot of the logged-in home page to
-//! `target/demo-home.png`, or to the README's `docs/demo-home.png` when
-//! `UPDATE_SCREENSHOTS=1` (so CI runs leave the tree clean).
+//! SQLite file. It saves a screenshot of the logged-in home page in Cargo's
+//! scratch directory for tests (`CARGO_TARGET_TMPDIR`), or to the README's
+//! `docs/demo-home.png` when `UPDATE_SCREENSHOTS=1` (so CI runs leave the tree clean).
 //!
 //! `#[ignore]`d for a plain `cargo test`; `.ci/run` installs `chromium` and
 //! `chromium-driver` and runs it with `--include-ignored` against the release
@@ -57,11 +57,10 @@ fn program(variable: &str, default: &str) -> PathBuf {
 }
 
 fn screenshot_path() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
-        root.join("docs/demo-home.png")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo-home.png")
     } else {
-        root.join("target/demo-home.png")
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-home.png")
     }
 }
 
