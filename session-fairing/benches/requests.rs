@@ -11,34 +11,10 @@ use rocket::figment::providers::Serialized;
 use rocket::http::Header;
 use rocket::local::blocking::Client;
 use rocket::serde::json::json;
-use rocket::{get, post, routes};
-use session_fairing::{Session, Sessions};
 use shared_model::test_util::TestDatabase;
 
-#[get("/read")]
-fn read_bare() -> String {
-    "0".to_owned()
-}
-
-#[post("/write")]
-fn write_bare() -> String {
-    "1".to_owned()
-}
-
-#[get("/read")]
-fn read(session: Session<'_>) -> String {
-    session
-        .get::<i64>("counter")
-        .unwrap_or_default()
-        .to_string()
-}
-
-#[post("/write")]
-fn write(session: Session<'_>) -> String {
-    let counter = session.get::<i64>("counter").unwrap_or_default() + 1;
-    session.insert("counter", &counter).unwrap();
-    counter.to_string()
-}
+#[path = "../examples/bench_routes/mod.rs"]
+mod bench_routes;
 
 fn figment(url: &str) -> rocket::figment::Figment {
     rocket::Config::figment()
@@ -51,16 +27,9 @@ fn figment(url: &str) -> rocket::figment::Figment {
 
 fn requests(c: &mut Criterion) {
     let db = TestDatabase::sqlite();
-    let bare = Client::untracked(
-        rocket::custom(figment(db.url())).mount("/", routes![read_bare, write_bare]),
-    )
-    .unwrap();
-    let sessions = Client::untracked(
-        rocket::custom(figment(db.url()))
-            .attach(Sessions::fairing())
-            .mount("/", routes![read, write]),
-    )
-    .unwrap();
+    let bare = Client::untracked(bench_routes::bare(rocket::custom(figment(db.url())))).unwrap();
+    let sessions =
+        Client::untracked(bench_routes::sessions(rocket::custom(figment(db.url())))).unwrap();
     let cookie = {
         let response = sessions.post("/write").dispatch();
         response
