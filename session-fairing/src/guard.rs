@@ -252,8 +252,11 @@ impl Session<'_> {
             message: message.into(),
             category: category.into(),
         });
-        let value = serde_json::to_value(&flashes).unwrap_or(Value::Null);
-        state.set(FLASH_KEY.to_owned(), value);
+        let value = flashes
+            .into_iter()
+            .map(|flash| serde_json::json!({"message": flash.message, "category": flash.category}))
+            .collect();
+        state.set(FLASH_KEY.to_owned(), Value::Array(value));
     }
 
     /// Returns the flash messages and removes them, so they show once. Changes

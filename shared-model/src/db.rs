@@ -233,14 +233,37 @@ macro_rules! with_conn {
 }
 pub(crate) use with_conn;
 
+/// Runs `body` on a pooled connection. After a failure the connection must still
+/// answer a ping (one `SELECT 1`, only on errors), or the pool drops it: a
+/// restarted server leaves dead connections that drivers do not always report
+/// as broken (MySQL's "server has gone away").
 pub(crate) fn run<C, T>(pool: &Pool<C>, body: impl FnOnce(&mut C) -> Result<T>) -> Result<T>
 where
     C: Connection + R2D2Connection + Send + 'static,
 {
     let mut pooled = pool.get()?;
     let result = body(&mut pooled.conn);
-    if let Err(error) = &result {
-        pooled.lost = error.is_connection_lost();
+    if result.is_err() {
+        pooled.lost = pooled.conn.ping().is_err();
+    }
+    result
+}
+
+/// [`Database::with_connection`] for one backend; like [`run`], a connection that
+/// no longer answers a ping after a failure is dropped by the pool.
+fn lend<C, T, E>(
+    pool: &Pool<C>,
+    wrap: for<'a> fn(&'a mut C) -> AnyConnection<'a>,
+    work: impl FnOnce(AnyConnection<'_>) -> Result<T, E>,
+) -> Result<T, E>
+where
+    C: Connection + R2D2Connection + Send + 'static,
+    E: From<Error>,
+{
+    let mut pooled = pool.get().map_err(Error::from)?;
+    let result = work(wrap(&mut pooled.conn));
+    if result.is_err() {
+        pooled.lost = pooled.conn.ping().is_err();
     }
     result
 }
@@ -585,17 +608,11 @@ impl Database {
         E: From<Error>,
     {
         match self.pools() {
-            Pools::Sqlite(pool) => work(AnyConnection::Sqlite(
-                &mut pool.get().map_err(Error::from)?.conn,
-            )),
+            Pools::Sqlite(pool) => lend(pool, |conn| AnyConnection::Sqlite(conn), work),
             #[cfg(feature = "postgres")]
-            Pools::Postgres(pool) => work(AnyConnection::Postgres(
-                &mut pool.get().map_err(Error::from)?.conn,
-            )),
+            Pools::Postgres(pool) => lend(pool, |conn| AnyConnection::Postgres(conn), work),
             #[cfg(feature = "mysql")]
-            Pools::Mysql(pool) => work(AnyConnection::Mysql(
-                &mut pool.get().map_err(Error::from)?.conn,
-            )),
+            Pools::Mysql(pool) => lend(pool, |conn| AnyConnection::Mysql(conn), work),
         }
     }
 

@@ -773,3 +773,75 @@ backend_tests!(
     stats_count_and_bucket_by_hour,
     migrations_are_idempotent,
 );
+
+/// A connection the server killed is dropped by the pool after the failure, also
+/// when it was lent out through `with_connection`.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_killed_lent_connection_is_replaced() {
+    use diesel::RunQueryDsl;
+    use shared_model::AnyConnection;
+
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        pid: i32,
+    }
+    let db = TestDatabase::postgres();
+    let database = shared_model::Database::builder(db.url())
+        .pool_size(1)
+        .connect()
+        .unwrap();
+    let query = |sql: &'static str| {
+        database.with_connection(|conn| match conn {
+            AnyConnection::Postgres(conn) => {
+                Ok(diesel::sql_query(sql).get_result::<Pid>(conn)?.pid)
+            }
+            _ => unreachable!("a PostgreSQL URL"),
+        })
+    };
+    let pid = query("SELECT pg_backend_pid() AS pid").unwrap();
+    db.execute(&format!("SELECT pg_terminate_backend({pid})"));
+    let failed: Result<i32, shared_model::Error> = query("SELECT pg_backend_pid() AS pid");
+    assert!(failed.is_err(), "the killed connection fails once");
+    let replaced = query("SELECT pg_backend_pid() AS pid").expect("a fresh connection");
+    assert_ne!(replaced, pid);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_a_killed_lent_connection_is_replaced() {
+    use diesel::RunQueryDsl;
+    use shared_model::AnyConnection;
+
+    #[derive(diesel::QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = diesel::sql_types::Unsigned<diesel::sql_types::BigInt>)]
+        pid: u64,
+    }
+    let db = TestDatabase::mysql();
+    let database = shared_model::Database::builder(db.url())
+        .pool_size(1)
+        .connect()
+        .unwrap();
+    let query = || {
+        database.with_connection(|conn| match conn {
+            AnyConnection::Mysql(conn) => Ok(diesel::sql_query("SELECT CONNECTION_ID() AS pid")
+                .get_result::<Pid>(conn)?
+                .pid),
+            _ => unreachable!("a MySQL URL"),
+        })
+    };
+    let pid = query().unwrap();
+    db.execute(&format!("KILL {pid}"));
+    let failed: Result<u64, shared_model::Error> = query();
+    let replaced = query();
+    assert!(failed.is_err(), "the killed connection fails once");
+    let replaced = replaced.expect("a fresh connection");
+    assert_ne!(replaced, pid);
+    // The same through the manager's own queries.
+    let manager = SessionManager::new(database.clone());
+    db.execute(&format!("KILL {replaced}"));
+    assert!(manager.load(&SessionId::generate()).is_err());
+    assert!(manager.load(&SessionId::generate()).unwrap().is_none());
+}
