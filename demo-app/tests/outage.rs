@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{http, session_cookie, Demo};
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared_model::test_util::TestDatabase;
 
 /// The pool timeout the demo runs with: the longest a request may wait.
@@ -225,9 +225,12 @@ fn outage_during_load(db: &TestDatabase, server: Server) {
             !after.is_empty() && after.iter().all(|s| *s == 200),
             "client {index} after recovery: {after:?}"
         );
-        // Nothing committed is lost: the stored counter is the one write before the
-        // load plus every 200.
-        let successes = client.results.iter().filter(|(_, s, _)| *s == 200).count();
+        // Nothing acknowledged is lost: the stored counter is at least the one write
+        // before the load plus every 200. It may be higher only by writes whose
+        // commit reached the server as it stopped while the answer could not (a
+        // 503 for a write that did commit: in doubt, never silently dropped).
+        let successes = client.results.iter().filter(|(_, s, _)| *s == 200).count() as u64;
+        let in_doubt = client.results.iter().filter(|(_, s, _)| *s == 503).count() as u64;
         let session: Value = {
             let mut response = agent
                 .get(format!("{base}/api/session"))
@@ -236,10 +239,14 @@ fn outage_during_load(db: &TestDatabase, server: Server) {
                 .unwrap();
             serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
         };
-        assert_eq!(
-            session["data"]["counter"],
-            json!(successes + 1),
-            "client {index}: a committed write was lost"
+        let stored = session["data"]["counter"].as_u64().expect("a counter");
+        assert!(
+            stored > successes,
+            "client {index}: an acknowledged write was lost ({stored} stored, {successes} + 1 acknowledged)"
+        );
+        assert!(
+            stored <= successes + 1 + in_doubt,
+            "client {index}: {stored} stored, more than {successes} + 1 acknowledged + {in_doubt} in doubt"
         );
     }
     assert!(
@@ -251,7 +258,7 @@ fn outage_during_load(db: &TestDatabase, server: Server) {
         "a request hung for {worst:?}, beyond the {POOL_TIMEOUT_SECONDS} s pool timeout"
     );
     println!(
-        "{}: outage of {:.1} s under load by {CLIENTS} clients: statuses {statuses:?}, slowest answer {:.2} s, no committed write lost",
+        "{}: outage of {:.1} s under load by {CLIENTS} clients: statuses {statuses:?}, slowest answer {:.2} s, no acknowledged write lost",
         server.name,
         (back - outage_start).as_secs_f64(),
         worst.as_secs_f64()

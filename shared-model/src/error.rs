@@ -86,16 +86,25 @@ impl Error {
     /// (server restarted, network cut).
     #[must_use]
     pub fn is_connection_lost(&self) -> bool {
-        use diesel::result::{DatabaseErrorKind as Kind, Error as Q};
         match self {
-            Self::Query(Q::BrokenTransactionManager)
-            | Self::Query(Q::DatabaseError(
-                Kind::ClosedConnection | Kind::UnableToSendCommand,
-                _,
-            )) => true,
-            Self::Query(error) => message_has(error, LOST_CONNECTION_MESSAGES),
+            Self::Query(error) => query_connection_lost(error),
             _ => false,
         }
+    }
+}
+
+/// Whether a Diesel error means the connection is gone, looking inside the
+/// errors Diesel wraps around a failed commit or rollback.
+fn query_connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error as Q};
+    match error {
+        Q::BrokenTransactionManager
+        | Q::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, _) => true,
+        Q::RollbackErrorOnCommit {
+            rollback_error,
+            commit_error,
+        } => query_connection_lost(rollback_error) || query_connection_lost(commit_error),
+        other => message_has(other, LOST_CONNECTION_MESSAGES),
     }
 }
 
@@ -128,3 +137,26 @@ fn message_has(error: &diesel::result::Error, needles: &[&str]) -> bool {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error as Q};
+
+    fn database_error(message: &str) -> Q {
+        Q::DatabaseError(DatabaseErrorKind::Unknown, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn a_commit_that_lost_its_server_is_unavailable() {
+        // What MySQL reports when the server stops between a write and its commit.
+        let error = Error::Query(Q::RollbackErrorOnCommit {
+            rollback_error: Box::new(database_error("Server has gone away")),
+            commit_error: Box::new(database_error("Lost connection to server during query")),
+        });
+        assert!(error.is_connection_lost());
+        assert!(error.is_unavailable());
+        assert!(!Error::Query(database_error("syntax error")).is_unavailable());
+        assert!(Error::Query(database_error("database is locked")).is_unavailable());
+    }
+}
