@@ -24,7 +24,10 @@ pub enum SameSite {
 pub struct Config {
     /// Idle timeout in minutes. **Required**, positive.
     pub timeout_minutes: Option<i64>,
-    /// Cookie name. Default `session_id`.
+    /// Cookie name. Default `session_id`. A name starting with `__Host-` makes
+    /// browsers refuse the cookie unless it is `Secure`, has `Path=/` and no
+    /// `Domain`: a sibling subdomain then cannot plant ("toss") a session cookie
+    /// on this host. Launch checks those rules (and `Secure` for `__Secure-`).
     #[serde(default = "default_cookie_name")]
     pub cookie_name: String,
     /// Database URL (SQLite path, `postgres://…` or `mysql://…`). Default `db.sqlite`.
@@ -73,6 +76,12 @@ pub struct Config {
     /// `database().statement_counts()`); costs a few µs per statement. Default `false`.
     #[serde(default)]
     pub count_statements: bool,
+    /// Origins besides the app's own (`https://admin.example.com`) whose
+    /// state-changing requests our guards accept. Default none: a `POST`,
+    /// `PUT`, `PATCH` or `DELETE` whose `Origin` names another origin, or whose
+    /// `Sec-Fetch-Site` is `cross-site`, is refused with `403`.
+    #[serde(default)]
+    pub trusted_origins: Vec<String>,
 }
 
 fn default_cookie_name() -> String {
@@ -137,6 +146,9 @@ pub struct Settings {
     pub pool_timeout: Duration,
     /// Whether the pool counts statements.
     pub count_statements: bool,
+    /// Other origins allowed to send state-changing requests, as
+    /// `scheme://host[:port]`, lowercase.
+    pub trusted_origins: Vec<String>,
 }
 
 /// A configuration problem; the message names the key.
@@ -178,26 +190,27 @@ impl Settings {
     }
 
     fn from_config(config: Config, release: bool, workers: u32) -> Result<Self, ConfigError> {
+        /// Ten years: longer idle or absolute timeouts are surely a typo.
+        const MAX_MINUTES: i64 = 10 * 365 * 24 * 60;
         let minutes = |key: &'static str, value: i64| -> Result<chrono::Duration, ConfigError> {
-            if value <= 0 || value > 10 * 365 * 24 * 60 {
-                return Err(ConfigError::Invalid {
+            if value <= 0 || value > MAX_MINUTES {
+                return Err(invalid(
                     key,
-                    problem: format!(
-                        "must be a positive number of minutes (at most ten years), found {value}"
+                    format!(
+                        "must be a positive number of minutes (at most ten years, {MAX_MINUTES}), found {value}"
                     ),
-                });
+                ));
             }
             Ok(chrono::Duration::minutes(value))
         };
         let timeout = match config.timeout_minutes {
             Some(value) => minutes("timeout_minutes", value)?,
             None => {
-                return Err(ConfigError::Invalid {
-                    key: "timeout_minutes",
-                    problem: "is required: the idle timeout in minutes, e.g. `[default.session] \
-                              timeout_minutes = 30` in Rocket.toml or ROCKET_SESSION={timeout_minutes=30}"
-                        .into(),
-                })
+                return Err(invalid(
+                    "timeout_minutes",
+                    "is required: the idle timeout in minutes, e.g. `[default.session] \
+                     timeout_minutes = 30` in Rocket.toml or ROCKET_SESSION={timeout_minutes=30}",
+                ))
             }
         };
         let absolute_timeout = config
@@ -205,14 +218,18 @@ impl Settings {
             .map(|value| minutes("absolute_timeout_minutes", value))
             .transpose()?;
         let renew_interval = match config.renew_interval_seconds {
-            Some(seconds) if seconds < 0 => {
-                return Err(ConfigError::Invalid {
-                    key: "renew_interval_seconds",
-                    problem: format!("must be 0 or more seconds, found {seconds}"),
-                })
-            }
-            Some(seconds) => chrono::Duration::seconds(seconds),
             None => chrono::Duration::seconds(60.min(timeout.num_seconds() / 10)),
+            Some(seconds) => chrono::Duration::try_seconds(seconds)
+                .filter(|interval| *interval >= chrono::Duration::zero() && *interval < timeout)
+                .ok_or_else(|| {
+                    invalid(
+                        "renew_interval_seconds",
+                        format!(
+                            "must be 0 or more seconds and less than the idle timeout ({} s), found {seconds}",
+                            timeout.num_seconds()
+                        ),
+                    )
+                })?,
         };
         let valid_name = !config.cookie_name.is_empty()
             && config
@@ -247,32 +264,48 @@ impl Settings {
         }
         let cookie_secure = config.cookie_secure.unwrap_or(release);
         if config.cookie_same_site == SameSite::None && !cookie_secure {
-            return Err(ConfigError::Invalid {
-                key: "cookie_same_site",
-                problem: "= \"none\" requires `cookie_secure = true` (browsers drop insecure SameSite=None cookies)".into(),
-            });
+            return Err(invalid(
+                "cookie_same_site",
+                "= \"none\" requires `cookie_secure = true` (browsers drop insecure SameSite=None cookies)",
+            ));
         }
+        check_cookie_prefix(&config, cookie_secure)?;
         if config.max_data_bytes < 2 {
-            return Err(ConfigError::Invalid {
-                key: "max_data_bytes",
-                problem: format!(
+            return Err(invalid(
+                "max_data_bytes",
+                format!(
                     "must hold at least `{{}}` (2 bytes), found {}",
                     config.max_data_bytes
                 ),
-            });
+            ));
         }
-        if config.pool_timeout_seconds == 0 {
-            return Err(ConfigError::Invalid {
-                key: "pool_timeout_seconds",
-                problem: "must be at least 1".into(),
-            });
+        bounded(
+            "pool_timeout_seconds",
+            config.pool_timeout_seconds,
+            1,
+            3_600,
+        )?;
+        bounded(
+            "purge_interval_seconds",
+            config.purge_interval_seconds,
+            0,
+            366 * 24 * 3_600,
+        )?;
+        if let Some(size) = config.pool_size {
+            bounded("pool_size", u64::from(size), 1, 10_000)?;
         }
-        if config.pool_size == Some(0) {
-            return Err(ConfigError::Invalid {
-                key: "pool_size",
-                problem: "must be at least 1".into(),
-            });
-        }
+        let trusted_origins = config
+            .trusted_origins
+            .iter()
+            .map(|origin| {
+                crate::csrf::normalize_origin(origin).ok_or_else(|| {
+                    invalid(
+                        "trusted_origins",
+                        format!("must list origins such as \"https://app.example.com\" (scheme, host, optional port, no path), found {origin:?}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             timeout,
             absolute_timeout,
@@ -292,8 +325,65 @@ impl Settings {
             pool_size: config.pool_size.unwrap_or(workers.saturating_mul(2).max(2)),
             pool_timeout: Duration::from_secs(config.pool_timeout_seconds),
             count_statements: config.count_statements,
+            trusted_origins,
         })
     }
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}
+
+/// `value` within `min..=max`, or an error naming `key`.
+fn bounded(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("must be between {min} and {max}, found {value}"),
+        ))
+    }
+}
+
+/// Browsers drop `__Host-` and `__Secure-` cookies that break the prefix's
+/// rules, silently; refuse such a configuration at launch instead.
+fn check_cookie_prefix(config: &Config, cookie_secure: bool) -> Result<(), ConfigError> {
+    let name = config.cookie_name.as_str();
+    let prefix = if name.starts_with("__Host-") {
+        "__Host-"
+    } else if name.starts_with("__Secure-") {
+        "__Secure-"
+    } else {
+        return Ok(());
+    };
+    if !cookie_secure {
+        return Err(invalid(
+            "cookie_secure",
+            format!("must be true for a `{prefix}` cookie name ({name:?}): browsers drop such cookies without `Secure`"),
+        ));
+    }
+    if prefix == "__Host-" {
+        if config.cookie_path != "/" {
+            return Err(invalid(
+                "cookie_path",
+                format!(
+                    "must be \"/\" for a `__Host-` cookie name ({name:?}), found {:?}",
+                    config.cookie_path
+                ),
+            ));
+        }
+        if config.cookie_domain.is_some() {
+            return Err(invalid(
+                "cookie_domain",
+                format!("must not be set for a `__Host-` cookie name ({name:?}): the cookie stays on this host"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -377,5 +467,115 @@ mod tests {
         let name =
             settings(serde_json::json!({"timeout_minutes": 1, "cookie_name": "a b"})).unwrap_err();
         assert!(name.to_string().contains("cookie_name"), "{name}");
+    }
+
+    fn problem(section: serde_json::Value) -> String {
+        settings(section).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn absurd_numbers_fail_naming_the_key_without_panicking() {
+        for (section, key) in [
+            (
+                serde_json::json!({"timeout_minutes": 1_000_000_000_000_000i64}),
+                "timeout_minutes",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "absolute_timeout_minutes": i64::MAX}),
+                "absolute_timeout_minutes",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "renew_interval_seconds": i64::MAX}),
+                "renew_interval_seconds",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "renew_interval_seconds": -1}),
+                "renew_interval_seconds",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "pool_timeout_seconds": u64::MAX}),
+                "pool_timeout_seconds",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "pool_timeout_seconds": 0}),
+                "pool_timeout_seconds",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "purge_interval_seconds": u64::MAX}),
+                "purge_interval_seconds",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "pool_size": 0}),
+                "pool_size",
+            ),
+            (
+                serde_json::json!({"timeout_minutes": 30, "trusted_origins": ["example.com"]}),
+                "trusted_origins",
+            ),
+        ] {
+            let problem = problem(section.clone());
+            assert!(
+                problem.contains(&format!("`session.{key}`")),
+                "{section}: {problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_renew_interval_is_shorter_than_the_timeout() {
+        let error =
+            problem(serde_json::json!({"timeout_minutes": 1, "renew_interval_seconds": 60}));
+        assert!(
+            error.contains("`session.renew_interval_seconds`") && error.contains("60 s"),
+            "{error}"
+        );
+        let fine =
+            settings(serde_json::json!({"timeout_minutes": 1, "renew_interval_seconds": 59}))
+                .unwrap();
+        assert_eq!(fine.renew_interval, chrono::Duration::seconds(59));
+    }
+
+    #[test]
+    fn cookie_prefixes_are_checked_at_launch() {
+        let host = |extra: serde_json::Value| {
+            let mut section =
+                serde_json::json!({"timeout_minutes": 30, "cookie_name": "__Host-sid"});
+            if let (Some(section), serde_json::Value::Object(extra)) =
+                (section.as_object_mut(), extra)
+            {
+                section.extend(extra);
+            }
+            section
+        };
+        let insecure = problem(host(serde_json::json!({})));
+        assert!(
+            insecure.contains("`session.cookie_secure`") && insecure.contains("__Host-"),
+            "{insecure}"
+        );
+        let path = problem(host(
+            serde_json::json!({"cookie_secure": true, "cookie_path": "/app"}),
+        ));
+        assert!(
+            path.contains("`session.cookie_path`") && path.contains("__Host-"),
+            "{path}"
+        );
+        let domain = problem(host(
+            serde_json::json!({"cookie_secure": true, "cookie_domain": "example.com"}),
+        ));
+        assert!(
+            domain.contains("`session.cookie_domain`") && domain.contains("__Host-"),
+            "{domain}"
+        );
+        assert!(settings(host(serde_json::json!({"cookie_secure": true}))).is_ok());
+        let secure =
+            problem(serde_json::json!({"timeout_minutes": 30, "cookie_name": "__Secure-sid"}));
+        assert!(
+            secure.contains("`session.cookie_secure`") && secure.contains("__Secure-"),
+            "{secure}"
+        );
+        assert!(settings(serde_json::json!({
+            "timeout_minutes": 30, "cookie_name": "__Secure-sid", "cookie_secure": true, "cookie_path": "/app"
+        }))
+        .is_ok());
     }
 }

@@ -27,6 +27,14 @@ pub enum Error {
     /// The `Session` guard was used on a Rocket without `Sessions::fairing()`.
     #[error("the Sessions fairing is not attached: add `.attach(Sessions::fairing())`")]
     NotAttached,
+    /// A state-changing request came from another site (`Sec-Fetch-Site:
+    /// cross-site`, or an `Origin` that is neither this host nor trusted): `403`.
+    #[error("cross-site request refused")]
+    CrossSite,
+    /// A request with a stored session lacked the session's CSRF token or
+    /// carried a wrong one: `403`.
+    #[error("missing or invalid CSRF token")]
+    Csrf,
 }
 
 impl From<shared_model::Error> for Error {
@@ -36,12 +44,20 @@ impl From<shared_model::Error> for Error {
 }
 
 impl Error {
-    /// The HTTP status this error maps to: `503` when the database is
-    /// unavailable, `500` otherwise.
+    /// The HTTP status this error maps to (the one place that decides):
+    /// `403` for a cross-site request or a bad CSRF token, `409` when the session
+    /// ended (logout elsewhere) before a write, `413` for data over
+    /// `max_data_bytes`, `503` when the database is unavailable, `500` otherwise.
     #[must_use]
     pub fn status(&self) -> Status {
         match self {
-            Self::Store(error) if error.is_unavailable() => Status::ServiceUnavailable,
+            Self::CrossSite | Self::Csrf => Status::Forbidden,
+            Self::Store(error) => match **error {
+                shared_model::Error::Gone(_) => Status::Conflict,
+                shared_model::Error::TooLarge { .. } => Status::PayloadTooLarge,
+                ref error if error.is_unavailable() => Status::ServiceUnavailable,
+                _ => Status::InternalServerError,
+            },
             _ => Status::InternalServerError,
         }
     }

@@ -1,12 +1,13 @@
-//! The `Sessions` fairing: load at request, save at response, purge in the background.
+//! The `Sessions` fairing: save at response (the guards load on first use),
+//! purge in the background.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::http::{Cookie, Header, Status};
-use rocket::{Build, Data, Orbit, Request, Response, Rocket};
-use shared_model::{Clock, Database, SessionId, SessionManager};
+use rocket::http::{ContentType, Cookie, Header, Status};
+use rocket::{Build, Orbit, Request, Response, Rocket};
+use shared_model::{redact_url, Clock, Database, SessionManager, SessionToken};
 
 use crate::config::{SameSite, Settings};
 use crate::state::{within_absolute_timeout, Plan, State, Write};
@@ -71,6 +72,7 @@ pub(crate) struct Store {
 /// Request-local state (a private type so no one else can occupy the slot).
 pub(crate) struct RequestSession(pub Loaded);
 
+#[allow(clippy::large_enum_variant)] // one per request, cached in place and never moved
 pub(crate) enum Loaded {
     Absent,
     Ready(Mutex<State>),
@@ -100,7 +102,7 @@ impl Fairing for Sessions {
     fn info(&self) -> Info {
         Info {
             name: "Sessions",
-            kind: Kind::Ignite | Kind::Liftoff | Kind::Request | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Liftoff | Kind::Response | Kind::Singleton,
         }
     }
 
@@ -136,7 +138,10 @@ impl Fairing for Sessions {
         let db = match opened {
             Ok(db) => db,
             Err(error) => {
-                log::error!("sessions: cannot open {}: {error}", settings.database_url);
+                log::error!(
+                    "sessions: cannot open {}: {error}",
+                    redact_url(&settings.database_url)
+                );
                 return Err(rocket);
             }
         };
@@ -177,34 +182,42 @@ impl Fairing for Sessions {
         });
     }
 
-    async fn on_request(&self, request: &mut Request<'_>, _data: &mut Data<'_>) {
-        let Some(store) = request.rocket().state::<Store>() else {
-            return;
-        };
-        let id = session_id_from_cookies(request, &store.settings.cookie_name);
-        let loaded = match id {
-            // No cookie, or nothing that could be an id: never touch the database.
-            None => Loaded::Ready(Mutex::new(State::fresh())),
-            Some(id) => load(store, id).await,
-        };
-        request.local_cache(|| RequestSession(loaded));
-    }
-
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         let Some(store) = request.rocket().state::<Store>() else {
             return;
         };
-        let Loaded::Ready(state) = &request.local_cache(RequestSession::absent).0 else {
-            return;
+        let state = match &request.local_cache(RequestSession::absent).0 {
+            // No guard of ours ran: nothing was loaded, nothing to write.
+            Loaded::Absent => return,
+            Loaded::Failed(_) => {
+                vary_on_cookie(response);
+                return;
+            }
+            Loaded::Ready(state) => state,
         };
+        // The page depends on the session: shared caches must key on the cookie.
+        vary_on_cookie(response);
         if response.status().code >= 500 {
             return;
         }
         let now = store.manager.now();
-        let plan = state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .plan(&store.settings, now);
+        let (plan, cookie_token) = {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            (
+                state.plan(&store.settings, now),
+                state.cookie_token().cloned(),
+            )
+        };
+        let Some(plan) = plan else {
+            // No randomness for a token: nothing can be stored safely.
+            return fail(
+                response,
+                &Error::from(shared_model::Error::Randomness(
+                    getrandom::Error::UNEXPECTED,
+                )),
+                &store.settings,
+            );
+        };
         if plan.is_empty() {
             // The common read-only request inside the renew interval: no thread hop.
             return;
@@ -214,30 +227,39 @@ impl Fairing for Sessions {
             Ok(Saved::Nothing) => {}
             Ok(Saved::Deleted) => add_cookie(response, removal_cookie(&store.settings)),
             Ok(Saved::Stored {
-                id,
+                new_token,
                 expires_at,
-                id_changed,
             }) => {
-                if id_changed || store.settings.cookie_persistent {
+                let token = match new_token {
+                    Some(token) => Some(token),
+                    None if store.settings.cookie_persistent => cookie_token,
+                    None => None,
+                };
+                if let Some(token) = token {
                     add_cookie(
                         response,
-                        session_cookie(&store.settings, id, expires_at, now),
+                        session_cookie(&store.settings, &token, expires_at, now),
                     );
                 }
             }
-            Err(error) => fail(response, &error),
+            Err(error) => fail(response, &error, &store.settings),
         }
     }
 }
 
-/// Loads a well-formed id into the request's state. Unknown, expired, absolutely
-/// timed out, corrupt or oversized rows are never adopted: the request starts a
-/// fresh session.
-async fn load(store: &Store, id: SessionId) -> Loaded {
+/// Loads the session named by the request's cookie. Unknown, expired,
+/// absolutely timed out, corrupt or oversized rows are never adopted: the
+/// request starts a fresh session. A cookie that is not a token never reaches
+/// the database.
+pub(crate) async fn load(request: &Request<'_>, store: &Store) -> Loaded {
+    let Some(token) = token_from_cookies(request, &store.settings.cookie_name) else {
+        return Loaded::Ready(Mutex::new(State::fresh()));
+    };
+    let id = token.public_id();
     let manager = store.manager.clone();
     match run_blocking(move || manager.load(&id)).await {
         Ok(Some(row)) if within_absolute_timeout(&row, &store.settings, store.manager.now()) => {
-            Loaded::Ready(Mutex::new(State::from_row(row)))
+            Loaded::Ready(Mutex::new(State::from_row(row, token)))
         }
         Ok(_) => Loaded::Ready(Mutex::new(State::fresh())),
         Err(Error::Store(error))
@@ -246,7 +268,7 @@ async fn load(store: &Store, id: SessionId) -> Loaded {
                 shared_model::Error::CorruptData(_) | shared_model::Error::TooLarge { .. }
             ) =>
         {
-            log::warn!("sessions: not adopting session {id}: {error}");
+            log::warn!("sessions: not adopting session {}…: {error}", id.short());
             Loaded::Ready(Mutex::new(State::fresh()))
         }
         Err(error) => {
@@ -256,11 +278,11 @@ async fn load(store: &Store, id: SessionId) -> Loaded {
     }
 }
 
-/// The first well-formed session id among the cookies named `name`, in header
-/// order (several `Cookie` headers and repeated names included). Values are taken
-/// verbatim: no percent-decoding, no quotes. Without a `Cookie` header (Rocket's
-/// local test client), the cookie jar is read instead.
-fn session_id_from_cookies(request: &Request<'_>, name: &str) -> Option<SessionId> {
+/// The first well-formed session token among the cookies named `name`, in
+/// header order (several `Cookie` headers and repeated names included). Values
+/// are taken verbatim: no percent-decoding, no quotes. Without a `Cookie` header
+/// (Rocket's local test client), the cookie jar is read instead.
+fn token_from_cookies(request: &Request<'_>, name: &str) -> Option<SessionToken> {
     if !request.headers().contains("Cookie") {
         return request.cookies().get(name)?.value().parse().ok();
     }
@@ -272,7 +294,19 @@ fn session_id_from_cookies(request: &Request<'_>, name: &str) -> Option<SessionI
             let (key, value) = pair.split_once('=')?;
             (key.trim() == name).then(|| value.trim())
         })
-        .find_map(|value| value.parse::<SessionId>().ok())
+        .find_map(|value| value.parse::<SessionToken>().ok())
+}
+
+/// Adds `Cookie` to the response's `Vary` unless it is there (or `*`).
+fn vary_on_cookie(response: &mut Response<'_>) {
+    let covered = response.headers().get("Vary").any(|value| {
+        value
+            .split(',')
+            .any(|name| name.trim() == "*" || name.trim().eq_ignore_ascii_case("cookie"))
+    });
+    if !covered {
+        response.adjoin_header(Header::new("Vary", "Cookie"));
+    }
 }
 
 /// What the end-of-request writes did.
@@ -281,12 +315,11 @@ enum Saved {
     Nothing,
     /// The session was deleted and no new one stored.
     Deleted,
-    /// A session row now lives under `id` until `expires_at`.
+    /// The session row now lives until `expires_at`.
     Stored {
-        id: SessionId,
+        /// The token the browser must be given (a new session, a cycled id).
+        new_token: Option<SessionToken>,
         expires_at: DateTime<Utc>,
-        /// The browser does not know `id` yet.
-        id_changed: bool,
     },
 }
 
@@ -299,35 +332,34 @@ fn execute(manager: &SessionManager, plan: Plan) -> shared_model::Result<Saved> 
         Write::Nothing if plan.delete.is_some() => Saved::Deleted,
         Write::Nothing => Saved::Nothing,
         Write::Create {
+            token,
             data,
             user_id,
             expires_at,
         } => {
-            let created = manager.create(data, user_id.as_deref(), expires_at)?;
+            let created = manager.create(&token, data, user_id.as_deref(), expires_at)?;
             Saved::Stored {
-                id: created.id,
+                new_token: Some(token),
                 expires_at: created.expires_at,
-                id_changed: true,
             }
         }
         Write::Apply {
             id,
             changes,
+            new_token,
             expires_at,
         } => {
             let written = manager.apply(&id, &changes, expires_at)?;
             Saved::Stored {
-                id: written.id,
+                new_token,
                 expires_at: written.expires_at,
-                id_changed: written.id != id,
             }
         }
         Write::Touch { id, expires_at } => {
             if manager.touch(&id, expires_at)? {
                 Saved::Stored {
-                    id,
+                    new_token: None,
                     expires_at,
-                    id_changed: false,
                 }
             } else {
                 Saved::Nothing
@@ -356,11 +388,11 @@ fn cookie_base(settings: &Settings, value: String) -> Cookie<'static> {
 
 fn session_cookie(
     settings: &Settings,
-    id: SessionId,
+    token: &SessionToken,
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Cookie<'static> {
-    let mut cookie = cookie_base(settings, id.to_string());
+    let mut cookie = cookie_base(settings, token.expose_secret().to_owned());
     if settings.cookie_persistent {
         let seconds = (expires_at - now).num_seconds().max(0);
         cookie.set_max_age(rocket::time::Duration::seconds(seconds));
@@ -377,35 +409,44 @@ fn removal_cookie(settings: &Settings) -> Cookie<'static> {
 }
 
 /// Adds `Set-Cookie` directly (cookies added to the jar in `on_response` are
-/// dropped) and keeps the response out of shared caches.
+/// dropped) and keeps the response out of every cache, whatever the handler
+/// asked for: a cached response would hand the cookie to someone else.
 fn add_cookie(response: &mut Response<'_>, cookie: Cookie<'static>) {
     response.adjoin_header(cookie);
-    if !response.headers().contains("Cache-Control") {
-        response.set_header(Header::new("Cache-Control", "no-store"));
-    }
+    response.set_header(Header::new("Cache-Control", "no-store"));
 }
 
-/// Replaces the handler's response when the session could not be saved: the
-/// client must not believe a change was stored.
-fn fail(response: &mut Response<'_>, error: &Error) {
-    let status = match error {
-        Error::Store(store) if matches!(**store, shared_model::Error::Gone(_)) => Status::Conflict,
-        other => other.status(),
-    };
-    if status == Status::Conflict {
-        log::warn!("sessions: not saved, the session ended during the request: {error}");
-    } else {
-        log::error!("sessions: could not save the session: {error}");
+/// Replaces the handler's status and body when the session could not be
+/// saved: the client must not believe a change was stored. Headers other
+/// fairings set (CORS, HSTS) stay; a session cookie the handler set goes.
+fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings) {
+    let status = error.status();
+    match status {
+        Status::Conflict => {
+            log::warn!("sessions: not saved, the session ended during the request: {error}");
+        }
+        Status::PayloadTooLarge => log::warn!("sessions: not saved: {error}"),
+        _ => log::error!("sessions: could not save the session: {error}"),
     }
     let body = match status {
         Status::Conflict => "session ended during the request; nothing was saved\n",
+        Status::PayloadTooLarge => "session data over the size limit; nothing was saved\n",
         Status::ServiceUnavailable => "session store unavailable; nothing was saved\n",
         _ => "could not save the session\n",
     };
-    *response = Response::build()
-        .status(status)
-        .header(Header::new("Cache-Control", "no-store"))
-        .header(rocket::http::ContentType::Plain)
-        .sized_body(body.len(), std::io::Cursor::new(body))
-        .finalize();
+    let own_cookie = format!("{}=", settings.cookie_name);
+    let other_cookies: Vec<String> = response
+        .headers()
+        .get("Set-Cookie")
+        .filter(|cookie| !cookie.trim_start().starts_with(&own_cookie))
+        .map(str::to_owned)
+        .collect();
+    response.remove_header("Set-Cookie");
+    for cookie in other_cookies {
+        response.adjoin_header(Header::new("Set-Cookie", cookie));
+    }
+    response.set_status(status);
+    response.set_header(ContentType::Plain);
+    response.set_header(Header::new("Cache-Control", "no-store"));
+    response.set_sized_body(body.len(), std::io::Cursor::new(body));
 }

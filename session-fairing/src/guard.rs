@@ -11,7 +11,7 @@ use rocket::{Ignite, Rocket, Sentinel};
 use serde_json::Value;
 use shared_model::SessionId;
 
-use crate::fairing::{Loaded, RequestSession, Store};
+use crate::fairing::{load, Loaded, RequestSession, Store};
 use crate::state::State;
 use crate::{Error, Result};
 
@@ -50,9 +50,14 @@ pub struct Flash {
 /// }
 /// ```
 ///
-/// If the session could not be loaded (database down), the guard fails with
-/// `503 Service Unavailable`. Using the guard without the fairing attached aborts
-/// launch.
+/// The row is loaded the first time a guard of this crate asks for it in a
+/// request (one `SELECT`, off the async executor), never before: routes
+/// without these guards cost no query. If the session could not be loaded
+/// (database down), the guard fails with `503 Service Unavailable`. On a
+/// state-changing request (`POST`, `PUT`, `PATCH`, `DELETE`) that a browser
+/// marks as coming from another site, it fails with `403 Forbidden` (see
+/// [`CsrfToken`](crate::CsrfToken)). Using the guard without the fairing
+/// attached aborts launch.
 pub struct Session<'r> {
     state: &'r Mutex<State>,
     store: &'r Store,
@@ -70,24 +75,44 @@ impl std::fmt::Debug for Session<'_> {
     }
 }
 
+/// The request's session state, loaded on first use: what every guard of this
+/// crate starts with. Refuses cross-site state-changing requests first.
+pub(crate) async fn request_state<'r>(
+    request: &'r Request<'_>,
+) -> Outcome<(&'r Store, &'r Mutex<State>), Error> {
+    let Some(store) = request.rocket().state::<Store>() else {
+        log::error!("{}", Error::NotAttached);
+        return Outcome::Error((Status::InternalServerError, Error::NotAttached));
+    };
+    if let Err(error) = crate::csrf::check_origin(request, &store.settings) {
+        log::info!(
+            "sessions: refused a cross-site {} {}",
+            request.method(),
+            request.uri().path()
+        );
+        return Outcome::Error((error.status(), error));
+    }
+    let loaded = request
+        .local_cache_async(async { RequestSession(load(request, store).await) })
+        .await;
+    match &loaded.0 {
+        Loaded::Ready(state) => Outcome::Success((store, state)),
+        // Logged once, when the load failed.
+        Loaded::Failed(error) => Outcome::Error((error.status(), error.clone())),
+        Loaded::Absent => {
+            log::error!("sessions: the request's session slot was taken before it was loaded");
+            Outcome::Error((Status::InternalServerError, Error::NotAttached))
+        }
+    }
+}
+
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Session<'r> {
     type Error = Error;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
-        let Some(store) = request.rocket().state::<Store>() else {
-            log::error!("{}", Error::NotAttached);
-            return Outcome::Error((Status::InternalServerError, Error::NotAttached));
-        };
-        match &request.local_cache(RequestSession::absent).0 {
-            Loaded::Ready(state) => Outcome::Success(Session { state, store }),
-            // Logged once, when the load failed.
-            Loaded::Failed(error) => Outcome::Error((error.status(), error.clone())),
-            Loaded::Absent => {
-                log::error!("session guard used on a request the Sessions fairing did not see");
-                Outcome::Error((Status::InternalServerError, Error::NotAttached))
-            }
-        }
+        let (store, state) = rocket::outcome::try_outcome!(request_state(request).await);
+        Outcome::Success(Session { state, store })
     }
 }
 
@@ -157,7 +182,8 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Removes `key` and returns its value, if it was there.
+    /// Removes `key` and returns its value, if it was there. Removing `user_id`
+    /// also clears the `user_id` column, even when only the column was set.
     pub fn remove(&self, key: &str) -> Option<Value> {
         self.lock().remove(key)
     }
@@ -205,8 +231,9 @@ impl Session<'_> {
         self.lock().is_modified()
     }
 
-    /// The id of the stored session, `None` while the session is new (a new
-    /// session gets its id when it is first saved).
+    /// The public id of the stored session, `None` while the session is new (a
+    /// new session gets its id when it is first saved). Safe to log or show: it
+    /// is a hash of the cookie's secret token, not the token.
     #[must_use]
     pub fn id(&self) -> Option<SessionId> {
         self.lock().bound.map(|bound| bound.id)
@@ -223,18 +250,20 @@ impl Session<'_> {
         self.lock().set_user_id(user_id.map(Into::into));
     }
 
-    /// Gives the session a new id when saved (same data). Call it whenever the
-    /// privilege level changes; [`login`](Self::login) does.
+    /// Gives the session a new token (and so a new id) when saved, same data.
+    /// Call it whenever the privilege level changes; [`login`](Self::login) does.
     pub fn cycle_id(&self) {
-        self.lock().changes.cycle_id();
+        self.lock().cycle_id();
     }
 
-    /// Sets the user and cycles the id, so an id planted before login (session
-    /// fixation) is worthless after it.
+    /// Signs `user_id` in: sets the `user_id` column and cycles the token, so a
+    /// cookie planted before login (session fixation) is worthless after it.
+    ///
+    /// If the session belonged to a *different* user, its data is cleared first:
+    /// the next user of a shared browser does not inherit anything. An
+    /// anonymous session keeps its data (a guest's cart survives signing in).
     pub fn login(&self, user_id: impl Into<String>) {
-        let mut state = self.lock();
-        state.set_user_id(Some(user_id.into()));
-        state.changes.cycle_id();
+        self.lock().login(user_id.into());
     }
 
     /// When the session expires after this request (renewals included).

@@ -2,12 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use shared_model::{ChangeSet, Session as Row, SessionData, SessionId};
+use shared_model::{
+    user_id_of_value, ChangeSet, Session as Row, SessionData, SessionId, SessionToken, USER_ID_KEY,
+};
 
 use crate::config::Settings;
-
-/// The data key whose value mirrors into the `user_id` column.
-pub(crate) const USER_ID_KEY: &str = "user_id";
 
 /// The stored row this request is bound to.
 #[derive(Debug, Clone, Copy)]
@@ -22,11 +21,18 @@ pub(crate) struct Bound {
 pub(crate) struct State {
     /// `None`: a new session, stored only if something is written.
     pub bound: Option<Bound>,
+    /// The token the request's cookie carried (when `bound`).
+    cookie_token: Option<SessionToken>,
+    /// The token the session gets at the end of the request: a new session's
+    /// first token, or the one a cycled session moves to.
+    next_token: Option<SessionToken>,
     pub data: SessionData,
     pub user_id: Option<String>,
     pub changes: ChangeSet,
     /// A row to delete at the end of the request (logout).
     pub delete: Option<SessionId>,
+    /// The operating system had no randomness for a token: the save fails.
+    no_randomness: bool,
 }
 
 impl State {
@@ -34,17 +40,17 @@ impl State {
         Self::default()
     }
 
-    pub fn from_row(row: Row) -> Self {
+    pub fn from_row(row: Row, token: SessionToken) -> Self {
         Self {
             bound: Some(Bound {
                 id: row.id,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
             }),
+            cookie_token: Some(token),
             data: row.data,
             user_id: row.user_id,
-            changes: ChangeSet::default(),
-            delete: None,
+            ..Self::default()
         }
     }
 
@@ -52,9 +58,34 @@ impl State {
         !self.changes.is_empty() || self.delete.is_some()
     }
 
+    /// The token of the stored session this request came with, if any.
+    pub fn cookie_token(&self) -> Option<&SessionToken> {
+        self.cookie_token.as_ref()
+    }
+
+    /// The token the browser holds after this request: the new one when the
+    /// session is new or cycled (made now if need be), else the cookie's.
+    pub fn token_after(&mut self) -> Option<&SessionToken> {
+        if self.next_token.is_none() && self.bound.is_none() {
+            self.next_token = self.new_token();
+        }
+        self.next_token.as_ref().or(self.cookie_token.as_ref())
+    }
+
+    fn new_token(&mut self) -> Option<SessionToken> {
+        match SessionToken::generate() {
+            Ok(token) => Some(token),
+            Err(error) => {
+                log::error!("sessions: {error}");
+                self.no_randomness = true;
+                None
+            }
+        }
+    }
+
     pub fn set(&mut self, key: String, value: Value) {
         if key == USER_ID_KEY {
-            self.set_user_id(user_id_from_value(&value));
+            self.set_user_id(user_id_of_value(&value));
         }
         self.changes.set(key.clone(), value.clone());
         self.data.insert(key, value);
@@ -64,9 +95,10 @@ impl State {
         let removed = self.data.remove(key);
         if removed.is_some() {
             self.changes.remove(key);
-            if key == USER_ID_KEY {
-                self.set_user_id(None);
-            }
+        }
+        // The column follows the key, also when only the column was set.
+        if key == USER_ID_KEY && (removed.is_some() || self.user_id.is_some()) {
+            self.set_user_id(None);
         }
         removed
     }
@@ -82,61 +114,112 @@ impl State {
         self.user_id = user_id;
     }
 
+    /// Moves a stored session to a new token at the end of the request (a new
+    /// session gets its first token anyway).
+    pub fn cycle_id(&mut self) {
+        if self.bound.is_none() {
+            return;
+        }
+        if let Some(token) = self.new_token() {
+            self.changes.cycle_id(&token);
+            self.next_token = Some(token);
+        }
+    }
+
+    /// Signs `user_id` in: a session that belonged to someone else starts empty
+    /// (an anonymous one keeps its data, a guest's cart say), and the id cycles.
+    pub fn login(&mut self, user_id: String) {
+        if self
+            .user_id
+            .as_deref()
+            .is_some_and(|current| current != user_id)
+        {
+            self.clear();
+        }
+        self.set_user_id(Some(user_id));
+        self.cycle_id();
+    }
+
     /// Logout: forget the row (deleted at the end of the request) and start over
     /// with a new, empty session.
     pub fn delete(&mut self) {
         if let Some(bound) = self.bound.take() {
             self.delete = Some(bound.id);
         }
+        self.cookie_token = None;
+        self.next_token = None;
         self.data.clear();
         self.user_id = None;
         self.changes = ChangeSet::default();
     }
 
-    /// The expiry the session has after this request (as [`plan`](Self::plan) writes it).
-    pub fn expires_at_after(&self, settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
-        match self.plan(settings, now).write {
-            Write::Create { expires_at, .. }
-            | Write::Apply { expires_at, .. }
-            | Write::Touch { expires_at, .. } => expires_at,
-            Write::Nothing => self
-                .bound
-                .map_or_else(|| renewed(settings, now, now), |bound| bound.expires_at),
+    /// What the end of the request writes, and the expiry the session has after it.
+    fn decide(&self, settings: &Settings, now: DateTime<Utc>) -> (Decision, DateTime<Utc>) {
+        match (&self.bound, self.changes.is_empty()) {
+            (None, true) => (Decision::Nothing, renewed(settings, now, now)),
+            (None, false) => (Decision::Create, renewed(settings, now, now)),
+            (Some(bound), false) => (
+                Decision::Apply,
+                renewed(settings, now, bound.created_at).max(bound.expires_at),
+            ),
+            (Some(bound), true) => {
+                let expires_at = renewed(settings, now, bound.created_at);
+                if renewal_due(bound, settings, now) && expires_at > bound.expires_at {
+                    (Decision::Touch, expires_at)
+                } else {
+                    (Decision::Nothing, bound.expires_at)
+                }
+            }
         }
     }
 
-    /// What to write at the end of the request.
-    pub fn plan(&self, settings: &Settings, now: DateTime<Utc>) -> Plan {
-        let write = match (&self.bound, self.changes.is_empty()) {
-            (None, true) => Write::Nothing,
-            (None, false) => Write::Create {
-                data: self.data.clone(),
-                user_id: self.user_id.clone(),
-                expires_at: renewed(settings, now, now),
-            },
-            (Some(bound), false) => Write::Apply {
-                id: bound.id,
-                changes: self.changes.clone(),
-                expires_at: renewed(settings, now, bound.created_at),
-            },
-            (Some(bound), true) if renewal_due(bound, settings, now) => {
-                let expires_at = renewed(settings, now, bound.created_at);
-                if expires_at > bound.expires_at {
-                    Write::Touch {
-                        id: bound.id,
-                        expires_at,
-                    }
-                } else {
-                    Write::Nothing
+    /// The expiry the session has after this request (as [`plan`](Self::plan) writes it).
+    pub fn expires_at_after(&self, settings: &Settings, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.decide(settings, now).1
+    }
+
+    /// What to write at the end of the request; `None` when no token could be
+    /// made for a session that needs one.
+    pub fn plan(&mut self, settings: &Settings, now: DateTime<Utc>) -> Option<Plan> {
+        let (decision, expires_at) = self.decide(settings, now);
+        let write = match (decision, self.bound) {
+            (Decision::Create, _) => {
+                self.token_after();
+                Write::Create {
+                    token: self.next_token.clone()?,
+                    data: self.data.clone(),
+                    user_id: self.user_id.clone(),
+                    expires_at,
                 }
             }
-            (Some(_), true) => Write::Nothing,
+            (Decision::Apply, Some(bound)) => Write::Apply {
+                id: bound.id,
+                changes: self.changes.clone(),
+                new_token: self.next_token.clone(),
+                expires_at,
+            },
+            (Decision::Touch, Some(bound)) => Write::Touch {
+                id: bound.id,
+                expires_at,
+            },
+            _ => Write::Nothing,
         };
-        Plan {
+        if self.no_randomness {
+            return None;
+        }
+        Some(Plan {
             delete: self.delete,
             write,
-        }
+        })
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Nothing,
+    Create,
+    Apply,
+    Touch,
 }
 
 /// Writes for the end of a request.
@@ -157,6 +240,7 @@ impl Plan {
 pub(crate) enum Write {
     Nothing,
     Create {
+        token: SessionToken,
         data: SessionData,
         user_id: Option<String>,
         expires_at: DateTime<Utc>,
@@ -164,6 +248,8 @@ pub(crate) enum Write {
     Apply {
         id: SessionId,
         changes: ChangeSet,
+        /// The token the session moves to, when `changes` cycles it.
+        new_token: Option<SessionToken>,
         expires_at: DateTime<Utc>,
     },
     Touch {
@@ -176,12 +262,15 @@ pub(crate) enum Write {
 fn cap(settings: &Settings, created_at: DateTime<Utc>) -> DateTime<Utc> {
     settings
         .absolute_timeout
-        .map_or(DateTime::<Utc>::MAX_UTC, |absolute| created_at + absolute)
+        .and_then(|absolute| created_at.checked_add_signed(absolute))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// `now + timeout`, capped by the absolute timeout.
 fn renewed(settings: &Settings, now: DateTime<Utc>, created_at: DateTime<Utc>) -> DateTime<Utc> {
-    (now + settings.timeout).min(cap(settings, created_at))
+    now.checked_add_signed(settings.timeout)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        .min(cap(settings, created_at))
 }
 
 /// Whether the last renewal (`expires_at - timeout`) is at least one renew interval old.
@@ -195,11 +284,200 @@ pub(crate) fn within_absolute_timeout(row: &Row, settings: &Settings, now: DateT
     now < cap(settings, row.created_at)
 }
 
-/// The `user_id` column value for a `user_id` data value.
-fn user_id_from_value(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(text) => Some(text.clone()),
-        other => Some(other.to_string()),
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+    use chrono::{Duration, TimeZone};
+    use serde_json::json;
+
+    use super::*;
+
+    fn settings(extra: Value) -> Settings {
+        let mut section = json!({"timeout_minutes": 30});
+        if let (Some(section), Value::Object(extra)) = (section.as_object_mut(), extra) {
+            section.extend(extra);
+        }
+        let figment = rocket::Config::figment().merge(
+            rocket::figment::providers::Serialized::default("session", section),
+        );
+        Settings::from_figment(&figment).unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+    }
+
+    fn stored(user_id: Option<&str>, data: Value, expires_at: DateTime<Utc>) -> State {
+        let token = SessionToken::generate().unwrap();
+        let Value::Object(data) = data else {
+            panic!("an object")
+        };
+        State::from_row(
+            Row {
+                id: token.public_id(),
+                user_id: user_id.map(str::to_owned),
+                data,
+                expires_at,
+                created_at: now() - Duration::hours(1),
+                updated_at: now() - Duration::minutes(5),
+                version: 3,
+            },
+            token,
+        )
+    }
+
+    #[test]
+    fn an_untouched_new_session_writes_nothing() {
+        let mut state = State::fresh();
+        let plan = state.plan(&settings(json!({})), now()).unwrap();
+        assert!(plan.is_empty());
+    }
+
+    #[test]
+    fn a_new_session_with_data_is_created_under_its_token() {
+        let mut state = State::fresh();
+        state.set("cart".into(), json!([1]));
+        let token = state.token_after().unwrap().clone();
+        match state.plan(&settings(json!({})), now()).unwrap().write {
+            Write::Create {
+                token: created,
+                expires_at,
+                ..
+            } => {
+                assert_eq!(created, token, "the token the handler saw is stored");
+                assert_eq!(expires_at, now() + Duration::minutes(30));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn renewal_is_throttled_by_the_interval() {
+        let s = settings(json!({"renew_interval_seconds": 60}));
+        // Renewed 59 s ago: nothing. 60 s ago: a touch to now + timeout.
+        let mut recent = stored(
+            None,
+            json!({}),
+            now() + Duration::minutes(30) - Duration::seconds(59),
+        );
+        assert!(recent.plan(&s, now()).unwrap().is_empty());
+        let mut due = stored(None, json!({}), now() + Duration::minutes(29));
+        match due.plan(&s, now()).unwrap().write {
+            Write::Touch { expires_at, .. } => {
+                assert_eq!(expires_at, now() + Duration::minutes(30));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_absolute_timeout_caps_every_write() {
+        // Created an hour ago with a 70-minute cap: at most 10 more minutes.
+        let s = settings(json!({"absolute_timeout_minutes": 70, "renew_interval_seconds": 0}));
+        let mut state = stored(None, json!({}), now() + Duration::minutes(5));
+        match state.plan(&s, now()).unwrap().write {
+            Write::Touch { expires_at, .. } => {
+                assert_eq!(expires_at, now() + Duration::minutes(10));
+            }
+            other => panic!("{other:?}"),
+        }
+        state.set("a".into(), json!(1));
+        match state.plan(&s, now()).unwrap().write {
+            Write::Apply { expires_at, .. } => {
+                assert_eq!(expires_at, now() + Duration::minutes(10));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_write_never_plans_an_earlier_expiry() {
+        // The stored expiry is later than now + timeout (the clock went back).
+        let later = now() + Duration::hours(2);
+        let mut state = stored(None, json!({}), later);
+        state.set("a".into(), json!(1));
+        match state.plan(&settings(json!({})), now()).unwrap().write {
+            Write::Apply { expires_at, .. } => assert_eq!(expires_at, later),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn delete_then_insert_deletes_and_creates() {
+        let mut state = stored(
+            Some("alice"),
+            json!({"user_id": "alice"}),
+            now() + Duration::minutes(20),
+        );
+        let old = state.bound.unwrap().id;
+        state.delete();
+        state.set("flash".into(), json!("bye"));
+        let plan = state.plan(&settings(json!({})), now()).unwrap();
+        assert_eq!(plan.delete, Some(old));
+        match plan.write {
+            Write::Create {
+                token,
+                data,
+                user_id,
+                ..
+            } => {
+                assert_ne!(token.public_id(), old);
+                assert_eq!(Value::Object(data), json!({"flash": "bye"}));
+                assert_eq!(user_id, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn login_as_someone_else_starts_clean_and_anonymous_keeps_its_data() {
+        let mut other = stored(
+            Some("alice"),
+            json!({"user_id": "alice", "cart": [1]}),
+            now() + Duration::minutes(20),
+        );
+        other.login("bob".into());
+        assert_eq!(Value::Object(other.data.clone()), json!({}));
+        let mut replayed =
+            serde_json::from_value::<SessionData>(json!({"user_id": "alice", "cart": [1]}))
+                .unwrap();
+        other.changes.replay(&mut replayed);
+        assert_eq!(
+            Value::Object(replayed),
+            json!({}),
+            "the merge clears the stored data too"
+        );
+
+        let mut same = stored(
+            Some("alice"),
+            json!({"cart": [1]}),
+            now() + Duration::minutes(20),
+        );
+        same.login("alice".into());
+        assert_eq!(Value::Object(same.data.clone()), json!({"cart": [1]}));
+
+        let mut guest = stored(None, json!({"cart": [1]}), now() + Duration::minutes(20));
+        let old = guest.bound.unwrap().id;
+        guest.login("carol".into());
+        assert_eq!(Value::Object(guest.data.clone()), json!({"cart": [1]}));
+        match guest.plan(&settings(json!({})), now()).unwrap().write {
+            Write::Apply {
+                changes, new_token, ..
+            } => {
+                let new_token = new_token.expect("a new token");
+                assert_eq!(changes.new_id(), Some(new_token.public_id()));
+                assert_ne!(new_token.public_id(), old);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn removing_user_id_always_clears_the_column() {
+        let mut state = stored(Some("alice"), json!({}), now() + Duration::minutes(20));
+        assert_eq!(state.remove(USER_ID_KEY), None);
+        assert_eq!(state.user_id, None);
+        assert_eq!(state.changes.user_id(), shared_model::UserIdChange::Cleared);
     }
 }

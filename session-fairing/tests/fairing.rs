@@ -11,11 +11,11 @@ use rocket::routes;
 use rocket::serde::json::{json, Value};
 use session_fairing::Sessions;
 use shared_model::test_util::TestDatabase;
-use shared_model::{backend_tests, SessionId};
+use shared_model::{backend_tests, SessionFilter, SessionToken};
 
 mod common;
 
-use common::{app, attributes, info, start, Harness};
+use common::{app, attributes, info, pid, start, Harness};
 
 // ---- the suite ---------------------------------------------------------------
 
@@ -52,14 +52,14 @@ fn first_write_creates_the_row_and_the_cookie(db: &TestDatabase) {
             "{cookie}"
         );
         assert_eq!(h.rows(), 1);
-        let stored = h.manager().load(&id.parse().unwrap()).unwrap().unwrap();
+        let stored = h.stored(&id).unwrap();
         assert_eq!(stored.data["cart"], json!(["apple"]));
         assert_eq!(stored.expires_at, start() + Duration::minutes(30));
 
         let info = h.get("/info", Some(&id)).await;
         assert_eq!(info.json()["is_new"], json!(false));
         assert_eq!(info.json()["is_modified"], json!(false));
-        assert_eq!(info.json()["id"], json!(id));
+        assert_eq!(info.json()["id"], json!(pid(&id).to_string()));
         assert_eq!(info.json()["keys"], json!(["cart"]));
         assert!(
             info.set_cookies.is_empty(),
@@ -98,7 +98,7 @@ fn the_map_api_reads_and_writes_data(db: &TestDatabase) {
         assert_eq!(h.get("/info", id).await.json()["user_id"], json!("7"));
         assert_eq!(
             h.manager()
-                .load(&raw_id.parse().unwrap())
+                .load(&pid(&raw_id))
                 .unwrap()
                 .unwrap()
                 .user_id
@@ -111,7 +111,7 @@ fn the_map_api_reads_and_writes_data(db: &TestDatabase) {
         let info = h.get("/info", id).await.json();
         assert_eq!(info["keys"], json!([]));
         assert_eq!(info["user_id"], Value::Null);
-        assert_eq!(info["id"], json!(raw_id));
+        assert_eq!(info["id"], json!(pid(&raw_id).to_string()));
         // set_user_id sets only the column.
         h.post("/user/bob", id).await;
         let info = h.get("/info", id).await.json();
@@ -133,7 +133,7 @@ fn flashes_show_once(db: &TestDatabase) {
             .new_id()
             .unwrap();
         h.post("/flash/info/second", Some(&id)).await;
-        let stored = h.manager().load(&id.parse().unwrap()).unwrap().unwrap();
+        let stored = h.stored(&id).unwrap();
         assert_eq!(
             stored.data["flash_messages"],
             json!([{"message": "Welcome back!", "category": "success"}, {"message": "second", "category": "info"}])
@@ -155,8 +155,14 @@ fn malformed_and_unknown_cookies_are_never_adopted(db: &TestDatabase) {
         for malformed in [
             "not-an-id",
             "' OR 1=1 --",
+            // A public id (what the cookie held before tokens) is not a token.
+            "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d",
             "9B2F0C4E-1D3A-4F6B-8C2D-0E1F2A3B4C5D",
-            "9b2f0c4e1d3a4f6b8c2d0e1f2a3b4c5d",
+            // 42 and 44 characters, a `+`, a last character with stray bits.
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA+",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB",
             "",
         ] {
             let before = h.counts();
@@ -170,14 +176,14 @@ fn malformed_and_unknown_cookies_are_never_adopted(db: &TestDatabase) {
         }
         // Well-formed but unknown (forged or tampered): one lookup, then a fresh session
         // with a new id, never the one sent.
-        let forged = SessionId::generate().to_string();
+        let forged = SessionToken::generate().unwrap().expose_secret().to_owned();
         let before = h.counts();
         let reply = h.put("/set/a", Some(&forged), json!(1)).await;
         let spent = h.counts() - before;
         assert_eq!(spent.reads, 1);
         let issued = reply.new_id().unwrap();
         assert_ne!(issued, forged);
-        assert!(h.manager().get(&forged.parse().unwrap()).unwrap().is_none());
+        assert!(h.manager().get(&pid(&forged)).unwrap().is_none());
         // A tampered copy of a real id (one character changed) is unknown too.
         let mut tampered = issued.clone().into_bytes();
         tampered[0] = if tampered[0] == b'a' { b'b' } else { b'a' };
@@ -197,7 +203,7 @@ fn malformed_and_unknown_cookies_are_never_adopted(db: &TestDatabase) {
                 None,
             )
             .await;
-        assert_eq!(reply.json()["id"], json!(issued));
+        assert_eq!(reply.json()["id"], json!(pid(&issued).to_string()));
     })
 }
 
@@ -275,7 +281,7 @@ fn renewals_are_throttled(db: &TestDatabase) {
             reply.set_cookies.is_empty(),
             "browser-session cookies are not resent on renewal"
         );
-        let stored = h.manager().load(&id.parse().unwrap()).unwrap().unwrap();
+        let stored = h.stored(&id).unwrap();
         assert_eq!(
             stored.expires_at,
             start() + Duration::seconds(60) + Duration::minutes(30)
@@ -374,8 +380,8 @@ fn delete_then_insert_starts_a_new_session(db: &TestDatabase) {
         let new_id = reply.new_id().expect("new session cookie");
         assert_ne!(new_id, id);
         assert!(!reply.removes_cookie());
-        assert!(h.manager().get(&id.parse().unwrap()).unwrap().is_none());
-        let fresh = h.manager().load(&new_id.parse().unwrap()).unwrap().unwrap();
+        assert!(h.manager().get(&pid(&id)).unwrap().is_none());
+        let fresh = h.stored(&new_id).unwrap();
         assert_eq!(Value::Object(fresh.data), json!({"flash": true}));
         assert_eq!(fresh.user_id, None);
         assert_eq!(h.rows(), 1);
@@ -399,15 +405,33 @@ fn failed_saves_are_errors_not_silent_losses(db: &TestDatabase) {
     rocket::execute(async {
         let h = Harness::new(db, json!({"max_data_bytes": 64})).await;
         let reply = h.put("/set/big", None, json!("x".repeat(100))).await;
-        assert_eq!(reply.status, Status::InternalServerError);
+        assert_eq!(reply.status, Status::PayloadTooLarge);
         assert!(reply.set_cookies.is_empty());
+        assert!(reply.body.contains("size limit"), "{}", reply.body);
         assert_eq!(h.rows(), 0);
         let id = h.put("/set/small", None, json!(1)).await.new_id().unwrap();
         let reply = h.put("/set/big", Some(&id), json!("x".repeat(100))).await;
-        assert_eq!(reply.status, Status::InternalServerError);
+        assert_eq!(reply.status, Status::PayloadTooLarge);
+        // Another fairing's header survives the replaced response.
+        assert_eq!(
+            reply.header("Strict-Transport-Security"),
+            Some("max-age=60")
+        );
+        assert_eq!(
+            reply.header("Content-Type"),
+            Some("text/plain; charset=utf-8")
+        );
         assert_eq!(
             h.get("/info", Some(&id)).await.json()["keys"],
             json!(["small"])
+        );
+        // A login that would cycle the id and store too much: the old cookie
+        // stays valid, no new cookie is handed out.
+        let reply = h.put("/set/big", Some(&id), json!("y".repeat(100))).await;
+        assert!(reply.new_id().is_none());
+        assert_eq!(
+            h.get("/info", Some(&id)).await.json()["is_new"],
+            json!(false)
         );
     })
 }
@@ -448,12 +472,14 @@ fn cookie_attributes_follow_the_config(db: &TestDatabase) {
             .await;
         assert_eq!(renewal.set_cookies.len(), 1);
         assert!(renewal.set_cookies[0].contains("Max-Age=1800"));
-        // A handler's own Cache-Control is kept.
+        // A response that hands out a cookie is never cacheable, whatever the
+        // handler said.
         let cached = h
             .request(rocket::http::Method::Get, "/cached", None, None)
             .await;
-        assert_eq!(cached.cache_control.as_deref(), Some("private, max-age=5"));
         assert_eq!(cached.set_cookies.len(), 1);
+        assert_eq!(cached.cache_control.as_deref(), Some("no-store"));
+        assert_eq!(cached.vary, vec!["Cookie"]);
     })
 }
 
@@ -485,13 +511,17 @@ fn concurrent_writers_of_different_keys_all_win(db: &TestDatabase) {
 fn logout_racing_a_write_stays_logged_out(db: &TestDatabase) {
     rocket::execute(async {
         let h = Arc::new(Harness::new(db, json!({})).await);
-        for _ in 0..10 {
+        let alice = SessionFilter {
+            user_id: Some("alice".into()),
+            ..SessionFilter::default()
+        };
+        for _ in 0..20 {
             let id = h.post("/login/alice", None).await.new_id().unwrap();
+            // The late write re-asserts the user it read: if it were saved after the
+            // logout in any form, an authenticated session would survive.
             let writer = {
                 let (h, id) = (Arc::clone(&h), id.clone());
-                rocket::tokio::spawn(async move {
-                    h.put("/set/is_authenticated", Some(&id), json!(true)).await
-                })
+                rocket::tokio::spawn(async move { h.post("/carry-user", Some(&id)).await })
             };
             let logout = {
                 let (h, id) = (Arc::clone(&h), id.clone());
@@ -505,14 +535,20 @@ fn logout_racing_a_write_stays_logged_out(db: &TestDatabase) {
                 written.status == Status::NoContent || written.status == Status::Conflict,
                 "{written:?}"
             );
+            assert_eq!(
+                h.manager().count(&alice).unwrap(),
+                0,
+                "an authenticated session survived the logout: {written:?}"
+            );
             if let Some(new_id) = written.new_id() {
                 assert_ne!(new_id, id);
-                let fresh = h.manager().load(&new_id.parse().unwrap()).unwrap().unwrap();
+                let fresh = h.stored(&new_id).unwrap();
                 assert_eq!(fresh.user_id, None, "the new session is anonymous");
+                assert_eq!(fresh.data["user_id"], Value::Null);
                 h.manager().delete(&fresh.id).unwrap();
             }
             assert!(
-                h.manager().get(&id.parse().unwrap()).unwrap().is_none(),
+                h.manager().get(&pid(&id)).unwrap().is_none(),
                 "not resurrected"
             );
             assert_eq!(
@@ -547,7 +583,301 @@ fn a_user_can_be_logged_out_everywhere(db: &TestDatabase) {
     })
 }
 
+fn tokens_are_cookies_and_public_ids_are_stored(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let token = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        assert_eq!(token.len(), 43);
+        assert!(token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let public = pid(&token).to_string();
+        assert_eq!(
+            db.query_strings("SELECT id AS value FROM sessions"),
+            vec![public.clone()]
+        );
+        let stored = db.query_strings(
+            "SELECT CONCAT(id, '|', COALESCE(user_id, ''), '|', data) AS value FROM sessions",
+        );
+        assert!(
+            !stored.concat().contains(&token),
+            "the token reached the table"
+        );
+        assert_eq!(
+            h.get("/info", Some(&token)).await.json()["id"],
+            json!(public)
+        );
+        // Someone who read the table holds a public id: as a cookie it is nothing.
+        let before = h.counts();
+        let reply = h.put("/set/b", Some(&public), json!(2)).await;
+        assert_eq!(reply.status, Status::NoContent);
+        assert_ne!(reply.new_id().as_deref(), Some(token.as_str()));
+        assert_eq!((h.counts() - before).reads, 0, "no lookup for a public id");
+        assert_eq!(
+            h.stored(&token).unwrap().data.len(),
+            1,
+            "the victim's session is untouched"
+        );
+    })
+}
+
+fn routes_without_the_guard_cost_nothing(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let token = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        // Even when a renewal is due, a route that never asks costs nothing.
+        h.clock.advance(Duration::minutes(5));
+        for path in ["/plain", "/no-such-route"] {
+            let before = h.counts();
+            let reply = h.get(path, Some(&token)).await;
+            assert_eq!(
+                (h.counts() - before).total(),
+                0,
+                "{path} touched the database"
+            );
+            assert!(reply.set_cookies.is_empty(), "{path}");
+            assert!(reply.vary.is_empty(), "{path}: {:?}", reply.vary);
+        }
+        let before = h.counts();
+        let reply = h.get("/info", Some(&token)).await;
+        let spent = h.counts() - before;
+        assert_eq!(
+            (spent.reads, spent.writes),
+            (1, 1),
+            "loaded once, renewed once"
+        );
+        assert_eq!(reply.vary, vec!["Cookie"], "the page depends on the cookie");
+        // Two guards in one request still load once: one SELECT for the load, one
+        // for the row the merge locks (a second load would make it three).
+        let before = h.counts();
+        h.post("/login-then-csrf/alice", Some(&token)).await;
+        let spent = h.counts() - before;
+        assert_eq!((spent.reads, spent.writes), (2, 1));
+    })
+}
+
+fn a_cached_page_is_keyed_on_the_cookie(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let token = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        // The handler asks for public caching and writes the session, but hands
+        // out no cookie: its Cache-Control stands, and caches vary on the cookie.
+        let reply = h.get("/cached", Some(&token)).await;
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(reply.cache_control.as_deref(), Some("public, max-age=3600"));
+        assert_eq!(reply.vary, vec!["Cookie"]);
+        assert_eq!(h.stored(&token).unwrap().data["seen"], json!(true));
+        // Logging out clears the cookie: never cacheable.
+        let reply = h.post("/logout", Some(&token)).await;
+        assert!(reply.removes_cookie());
+        assert_eq!(reply.cache_control.as_deref(), Some("no-store"));
+    })
+}
+
+fn login_as_another_user_starts_clean(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        let alice = h.post("/login/alice", None).await.new_id().unwrap();
+        h.put("/set/cart", Some(&alice), json!(["alice's book"]))
+            .await;
+        // Bob signs in on the browser alice left signed in: nothing of hers stays.
+        let bob = h.post("/login/bob", Some(&alice)).await.new_id().unwrap();
+        assert_ne!(bob, alice);
+        let info = h.get("/info", Some(&bob)).await.json();
+        assert_eq!(info["user_id"], json!("bob"));
+        assert_eq!(info["data"], json!({"username": "bob"}));
+        let stored = h.stored(&bob).unwrap();
+        assert_eq!(Value::Object(stored.data), json!({"username": "bob"}));
+        assert!(h.stored(&alice).is_none());
+        // Signing in again as the same user keeps the data.
+        h.put("/set/cart", Some(&bob), json!(["bob's pen"])).await;
+        let again = h.post("/login/bob", Some(&bob)).await.new_id().unwrap();
+        assert_eq!(
+            h.get("/info", Some(&again)).await.json()["data"],
+            json!({"cart": ["bob's pen"], "username": "bob"})
+        );
+        // Removing `user_id` clears the column even when only the column was set.
+        h.request(
+            rocket::http::Method::Delete,
+            "/remove/user_id",
+            Some(&format!("session_id={again}")),
+            None,
+        )
+        .await;
+        assert_eq!(h.stored(&again).unwrap().user_id, None);
+        assert_eq!(
+            h.get("/info", Some(&again)).await.json()["user_id"],
+            Value::Null
+        );
+    })
+}
+
+fn csrf_tokens_guard_forms_and_headers(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(db, json!({})).await;
+        // No stored session: nothing to forge, the form goes through (and starts one).
+        let reply = h.post_form("/note", None, "note=first", &[]).await;
+        assert_eq!(reply.status, Status::NoContent);
+        let token = reply.new_id().unwrap();
+        let note = |token: String| {
+            let h = &h;
+            async move { h.stored(&token).unwrap().data["note"].clone() }
+        };
+        // A stored session: the form needs the session's token.
+        let refused = h.post_form("/note", Some(&token), "note=forged", &[]).await;
+        assert_eq!(refused.status, Status::Forbidden);
+        assert_eq!(note(token.clone()).await, json!("first"), "nothing changed");
+        let csrf = h.get("/csrf", Some(&token)).await.body;
+        assert_eq!(csrf.len(), 86);
+        assert_ne!(
+            h.get("/csrf", Some(&token)).await.body,
+            csrf,
+            "masked afresh each time"
+        );
+        let other = h.put("/set/x", None, json!(1)).await.new_id().unwrap();
+        let foreign = h.get("/csrf", Some(&other)).await.body;
+        for bad in [foreign.as_str(), "", "not-a-token", &csrf[..85]] {
+            let form = format!("note=forged&csrf_token={bad}");
+            let reply = h.post_form("/note", Some(&token), &form, &[]).await;
+            assert_eq!(reply.status, Status::Forbidden, "{bad:?}");
+        }
+        assert_eq!(note(token.clone()).await, json!("first"));
+        let form = format!("note=second&csrf_token={csrf}");
+        assert_eq!(
+            h.post_form("/note", Some(&token), &form, &[]).await.status,
+            Status::NoContent
+        );
+        assert_eq!(note(token.clone()).await, json!("second"));
+        // The header works for forms and for other bodies.
+        let header = [("X-CSRF-Token", csrf.as_str())];
+        assert_eq!(
+            h.post_form("/note", Some(&token), "note=third", &header)
+                .await
+                .status,
+            Status::NoContent
+        );
+        let cookie = format!("session_id={token}");
+        let plain = h
+            .request(
+                rocket::http::Method::Post,
+                "/note-header/fourth",
+                Some(&cookie),
+                None,
+            )
+            .await;
+        assert_eq!(plain.status, Status::Forbidden);
+        let with = h
+            .request_with(
+                rocket::http::Method::Post,
+                "/note-header/fourth",
+                Some(&cookie),
+                None,
+                &header,
+            )
+            .await;
+        assert_eq!(with.status, Status::NoContent);
+        assert_eq!(note(token.clone()).await, json!("fourth"));
+        // The token is nowhere in the table.
+        let stored = db.query_strings("SELECT data AS value FROM sessions");
+        assert!(!stored.concat().contains(&csrf));
+        // Login rotates it: the response's token is the new session's, the old one is dead.
+        let reply = h.post("/login-then-csrf/alice", Some(&token)).await;
+        let rotated = reply.new_id().unwrap();
+        let fresh_csrf = reply.body;
+        let old = format!("note=stale&csrf_token={csrf}");
+        assert_eq!(
+            h.post_form("/note", Some(&rotated), &old, &[]).await.status,
+            Status::Forbidden
+        );
+        let new = format!("note=after-login&csrf_token={fresh_csrf}");
+        assert_eq!(
+            h.post_form("/note", Some(&rotated), &new, &[]).await.status,
+            Status::NoContent
+        );
+        assert_eq!(note(rotated).await, json!("after-login"));
+    })
+}
+
+fn cross_site_requests_are_refused(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Harness::new(
+            db,
+            json!({"trusted_origins": ["https://admin.example.test"]}),
+        )
+        .await;
+        let put = |cookie: Option<String>, headers: Vec<(&'static str, &'static str)>| {
+            let h = &h;
+            async move {
+                h.request_with(
+                    rocket::http::Method::Put,
+                    "/set/evil",
+                    cookie.as_deref(),
+                    Some(json!(true)),
+                    &headers,
+                )
+                .await
+            }
+        };
+        let host = ("Host", "app.example.test");
+        // Without a session (a login form, say) and with one.
+        for headers in [
+            vec![host, ("Origin", "https://evil.example")],
+            vec![host, ("Origin", "null")],
+            vec![host, ("Sec-Fetch-Site", "cross-site")],
+            vec![
+                host,
+                ("Origin", "https://app.example.test"),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+        ] {
+            let reply = put(None, headers.clone()).await;
+            assert_eq!(reply.status, Status::Forbidden, "{headers:?}");
+            assert!(reply.set_cookies.is_empty());
+            assert_eq!(h.rows(), 0, "{headers:?}");
+        }
+        let token = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
+        let cookie = Some(format!("session_id={token}"));
+        let reply = put(
+            cookie.clone(),
+            vec![host, ("Origin", "https://evil.example")],
+        )
+        .await;
+        assert_eq!(reply.status, Status::Forbidden);
+        assert!(h.stored(&token).unwrap().data.get("evil").is_none());
+        // Same origin, a trusted origin, same-site navigation, and tools that send
+        // neither header are let through.
+        for headers in [
+            vec![host, ("Origin", "https://app.example.test")],
+            vec![host, ("Origin", "http://app.example.test:80")],
+            vec![host, ("Origin", "https://admin.example.test")],
+            vec![host, ("Sec-Fetch-Site", "same-origin")],
+            vec![host, ("Sec-Fetch-Site", "same-site")],
+            vec![],
+        ] {
+            let reply = put(cookie.clone(), headers.clone()).await;
+            assert_eq!(reply.status, Status::NoContent, "{headers:?}");
+        }
+        // Reading is never refused.
+        let reply = h
+            .request_with(
+                rocket::http::Method::Get,
+                "/info",
+                cookie.as_deref(),
+                None,
+                &[host, ("Sec-Fetch-Site", "cross-site")],
+            )
+            .await;
+        assert_eq!(reply.status, Status::Ok);
+    })
+}
+
 backend_tests!(
+    tokens_are_cookies_and_public_ids_are_stored,
+    routes_without_the_guard_cost_nothing,
+    a_cached_page_is_keyed_on_the_cookie,
+    login_as_another_user_starts_clean,
+    csrf_tokens_guard_forms_and_headers,
+    cross_site_requests_are_refused,
     a_user_can_be_logged_out_everywhere,
     untouched_sessions_leave_no_row_and_no_cookie,
     first_write_creates_the_row_and_the_cookie,
@@ -641,14 +971,20 @@ async fn unreachable_database_gives_503_and_other_routes_work() {
     let client = Client::untracked(rocket)
         .await
         .expect("launches with a lazy pool");
-    let id = SessionId::generate();
+    let token = SessionToken::generate().unwrap();
+    let id = token.expose_secret();
     let response = client
         .get("/info")
         .header(Header::new("Cookie", format!("session_id={id}")))
         .dispatch()
         .await;
     assert_eq!(response.status(), Status::ServiceUnavailable);
-    let response = client.get("/plain").dispatch().await;
+    // A route without the guard answers at once, cookie and all: nothing is loaded.
+    let response = client
+        .get("/plain")
+        .header(Header::new("Cookie", format!("session_id={id}")))
+        .dispatch()
+        .await;
     assert_eq!(response.status(), Status::Ok);
     assert_eq!(response.into_string().await.unwrap(), "no session here");
     // A new session's first write fails to save: 503, no cookie.
@@ -663,7 +999,10 @@ async fn unreachable_database_gives_503_and_other_routes_work() {
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("session-fairing-{}", SessionId::generate()));
+    let dir = std::env::temp_dir().join(format!(
+        "session-fairing-{}",
+        SessionToken::generate().unwrap().public_id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -23,7 +23,8 @@ fn corrupt_rows_are_not_adopted(db: &TestDatabase) {
         let h = Harness::new(db, json!({})).await;
         let id = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
         db.execute(&format!(
-            "UPDATE sessions SET data = '{{not json' WHERE id = '{id}'"
+            "UPDATE sessions SET data = '{{not json' WHERE id = '{}'",
+            common::pid(&id)
         ));
         let reply = h.get("/info", Some(&id)).await;
         assert_eq!(reply.status, Status::Ok);
@@ -48,7 +49,8 @@ fn oversized_rows_are_not_adopted(db: &TestDatabase) {
         let id = h.put("/set/a", None, json!(1)).await.new_id().unwrap();
         let big = "x".repeat(100_000);
         db.execute(&format!(
-            "UPDATE sessions SET data = '{{\"big\": \"{big}\"}}' WHERE id = '{id}'"
+            "UPDATE sessions SET data = '{{\"big\": \"{big}\"}}' WHERE id = '{}'",
+            common::pid(&id)
         ));
         let reply = h.get("/info", Some(&id)).await;
         assert_eq!(
@@ -74,19 +76,37 @@ fn clock_jumps_are_handled(db: &TestDatabase) {
         assert_eq!((h.counts() - before).writes, 0);
         assert_eq!(
             h.manager()
-                .load(&id.parse().unwrap())
+                .load(&common::pid(&id))
                 .unwrap()
                 .unwrap()
                 .expires_at,
             expires
         );
-        // A write during the jump keeps the data and moves the expiry to now + timeout.
+        // A write during the jump keeps the data and never shortens the expiry:
+        // now + timeout is half an hour before the stored one.
+        let reply = h.put("/set/b", Some(&id), json!(2)).await;
+        assert_eq!(reply.status, Status::NoContent);
+        let stored = h.manager().get(&common::pid(&id)).unwrap().unwrap();
+        assert_eq!(stored.expires_at, expires, "kept the later expiry");
+        assert_eq!(stored.data.len(), 2);
         assert_eq!(
-            h.put("/set/b", Some(&id), json!(2)).await.status,
-            Status::NoContent
+            h.get("/info", Some(&id)).await.json()["expires_at"],
+            json!(expires.to_rfc3339())
+        );
+        // The clock comes back: the next write moves the expiry forward again.
+        h.clock.set(start() + Duration::minutes(10));
+        h.put("/set/c", Some(&id), json!(3)).await;
+        let renewed = start() + Duration::minutes(40);
+        assert_eq!(
+            h.manager()
+                .get(&common::pid(&id))
+                .unwrap()
+                .unwrap()
+                .expires_at,
+            renewed
         );
         // Forwards past the expiry: the session is over.
-        h.clock.set(start() + Duration::hours(2));
+        h.clock.set(renewed);
         let reply = h.get("/info", Some(&id)).await;
         assert_eq!(
             (reply.status, reply.json()["is_new"].clone()),

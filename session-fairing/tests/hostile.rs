@@ -19,7 +19,7 @@ use rocket::serde::json::{json, Json, Value};
 use rocket::{get, post, routes};
 use session_fairing::{Session, SessionStore, Sessions};
 use shared_model::test_util::TestDatabase;
-use shared_model::SessionId;
+use shared_model::SessionToken;
 
 #[get("/whoami")]
 fn whoami(session: Session<'_>) -> Json<Value> {
@@ -48,7 +48,7 @@ fn rocket_on(url: &str, port: u16) -> rocket::Rocket<rocket::Build> {
         .merge(("port", port))
         .merge(Serialized::default(
             "session",
-            json!({"timeout_minutes": 600, "renew_interval_seconds": 36000, "database_url": url, "count_statements": true, "purge_interval_seconds": 0}),
+            json!({"timeout_minutes": 600, "renew_interval_seconds": 35999, "database_url": url, "count_statements": true, "purge_interval_seconds": 0}),
         ))
         .merge(("log_level", "off"));
     rocket::custom(figment)
@@ -58,7 +58,10 @@ fn rocket_on(url: &str, port: u16) -> rocket::Rocket<rocket::Build> {
 
 struct App {
     client: Client,
+    /// The cookie token of the one stored session.
     known: String,
+    /// Its public id, as `/whoami` reports it.
+    known_id: Value,
 }
 
 impl App {
@@ -73,7 +76,16 @@ impl App {
             .next()
             .unwrap()
             .to_owned();
-        Self { client, known }
+        let known_id = json!(known
+            .parse::<SessionToken>()
+            .unwrap()
+            .public_id()
+            .to_string());
+        Self {
+            client,
+            known,
+            known_id,
+        }
     }
 
     fn statements(&self) -> u64 {
@@ -97,43 +109,73 @@ impl App {
     }
 }
 
-/// The test's model of the rule: the first `session_id=` value (in header order)
-/// that is a canonical id, taken verbatim.
-fn first_well_formed(cookie_headers: &[&str]) -> Option<String> {
-    cookie_headers
-        .iter()
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(key, _)| key.trim() == "session_id")
-        .map(|(_, value)| value.trim())
-        .find(|value| value.parse::<SessionId>().is_ok())
-        .map(str::to_owned)
+/// The test's model of the rule, formulated apart from the fairing's
+/// split-and-trim: one pass over each header's characters (in header order)
+/// with a `;` appended, collecting a name up to the first `=` and a value up to
+/// the next `;`. The first pair whose trimmed name is `session_id` and whose
+/// trimmed value looks like a token wins.
+fn expected_token(cookie_headers: &[&str]) -> Option<String> {
+    for header in cookie_headers {
+        let (mut name, mut value, mut in_value) = (String::new(), String::new(), false);
+        for c in header.chars().chain(std::iter::once(';')) {
+            match (c, in_value) {
+                (';', _) => {
+                    if in_value && name.trim() == "session_id" && looks_like_token(value.trim()) {
+                        return Some(value.trim().to_owned());
+                    }
+                    name.clear();
+                    value.clear();
+                    in_value = false;
+                }
+                ('=', false) => in_value = true,
+                (c, false) => name.push(c),
+                (c, true) => value.push(c),
+            }
+        }
+    }
+    None
 }
 
-fn cookie_value(known: String) -> impl Strategy<Value = String> {
+/// A token as the issue defines it: 43 characters of `[A-Za-z0-9_-]` whose last
+/// one carries no stray bits (32 bytes use only the top 4 of its 6 bits).
+fn looks_like_token(value: &str) -> bool {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const LAST: &str = "AEIMQUYcgkosw048";
+    value.chars().count() == 43
+        && value.chars().all(|c| ALPHABET.contains(c))
+        && value.chars().last().is_some_and(|c| LAST.contains(c))
+}
+
+fn new_token() -> String {
+    SessionToken::generate().unwrap().expose_secret().to_owned()
+}
+
+fn cookie_value(known: String, known_id: String) -> impl Strategy<Value = String> {
     prop_oneof![
         Just(known),
-        any::<u128>().prop_map(|_| SessionId::generate().to_string()),
-        // Near misses: a valid id with one character replaced, dropped or added.
+        any::<u8>().prop_map(|_| new_token()),
+        // Near misses: a valid token with one character replaced, dropped or added.
         (any::<usize>(), any::<char>()).prop_map(|(at, c)| {
-            let mut id: Vec<char> = SessionId::generate().to_string().chars().collect();
-            let at = at % id.len();
-            id[at] = c;
-            id.into_iter().collect()
+            let mut token: Vec<char> = new_token().chars().collect();
+            let at = at % token.len();
+            token[at] = c;
+            token.into_iter().collect()
         }),
-        Just(SessionId::generate().to_string()[1..].to_owned()),
-        Just(format!("{}0", SessionId::generate())),
-        Just(SessionId::generate().to_string().to_uppercase()),
-        Just(format!("\"{}\"", SessionId::generate())),
+        any::<u8>().prop_map(|_| new_token()[1..].to_owned()),
+        any::<u8>().prop_map(|_| format!("{}A", new_token())),
+        any::<u8>().prop_map(|_| format!("\"{}\"", new_token())),
+        // What a database reader knows: the public id is not a cookie.
+        Just(known_id),
+        // Random 43-character texts: mostly stray bits in the last one.
+        "[A-Za-z0-9_-]{43}",
         Just("' OR '1'='1".to_owned()),
         Just("x'; DROP TABLE sessions; --".to_owned()),
         Just("%27%20OR%201%3D1".to_owned()),
         "\\PC{0,80}",
-        "[a-f0-9-]{30,40}",
     ]
 }
 
-fn cookie_header(known: String) -> impl Strategy<Value = String> {
+fn cookie_header(known: String, known_id: String) -> impl Strategy<Value = String> {
     let name = prop_oneof![
         4 => Just("session_id".to_owned()),
         1 => Just("SESSION_ID".to_owned()),
@@ -141,7 +183,8 @@ fn cookie_header(known: String) -> impl Strategy<Value = String> {
         1 => Just(" session_id ".to_owned()),
         1 => "[a-z_]{1,12}",
     ];
-    let pair = (name, cookie_value(known)).prop_map(|(name, value)| format!("{name}={value}"));
+    let pair =
+        (name, cookie_value(known, known_id)).prop_map(|(name, value)| format!("{name}={value}"));
     prop_oneof![
         3 => proptest::collection::vec(pair, 0..6).prop_map(|pairs| pairs.join("; ")),
         1 => "\\PC{0,300}",
@@ -160,23 +203,24 @@ fn arbitrary_cookie_headers_never_panic_and_malformed_ids_never_query(db: &TestD
         failure_persistence: None,
         ..Config::default()
     });
-    let strategy = proptest::collection::vec(cookie_header(app.known.clone()), 1..3);
+    let known_id = app.known_id.as_str().unwrap().to_owned();
+    let strategy = proptest::collection::vec(cookie_header(app.known.clone(), known_id), 1..3);
     runner
         .run(&strategy, |headers| {
             let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
             let (status, body, statements) = app.whoami(&headers);
             prop_assert_eq!(status, Status::Ok);
-            match first_well_formed(&headers) {
+            match expected_token(&headers) {
                 None => {
-                    prop_assert_eq!(statements, 0, "a malformed id reached the database");
+                    prop_assert_eq!(statements, 0, "a malformed token reached the database");
                     prop_assert_eq!(&body["is_new"], &json!(true));
                 }
-                Some(id) => {
-                    prop_assert_eq!(statements, 1, "one lookup for a well-formed id");
-                    let adopted = id == app.known;
+                Some(token) => {
+                    prop_assert_eq!(statements, 1, "one lookup for a well-formed token");
+                    let adopted = token == app.known;
                     prop_assert_eq!(&body["is_new"], &json!(!adopted));
                     if adopted {
-                        prop_assert_eq!(&body["id"], &json!(id));
+                        prop_assert_eq!(&body["id"], &app.known_id);
                     }
                 }
             }
@@ -197,19 +241,19 @@ fn oversized_cookie_header_is_just_no_session(db: &TestDatabase) {
     let (status, body, statements) = app.whoami(&[&padded]);
     assert_eq!(
         (status, body["id"].clone(), statements),
-        (Status::Ok, json!(app.known), 1)
+        (Status::Ok, app.known_id.clone(), 1)
     );
 }
 
 fn many_cookies_and_repeated_session_cookies(db: &TestDatabase) {
     let app = App::new(db);
-    let unknown = SessionId::generate().to_string();
+    let unknown = new_token();
     // The first well-formed value wins, whatever follows it.
     let (_, body, statements) = app.whoami(&[&format!(
         "session_id=bad; session_id={}; session_id={unknown}",
         app.known
     )]);
-    assert_eq!((body["id"].clone(), statements), (json!(app.known), 1));
+    assert_eq!((body["id"].clone(), statements), (app.known_id.clone(), 1));
     let (_, body, statements) =
         app.whoami(&[&format!("session_id={unknown}; session_id={}", app.known)]);
     assert_eq!(
@@ -219,7 +263,7 @@ fn many_cookies_and_repeated_session_cookies(db: &TestDatabase) {
     );
     // Across several Cookie headers, header order decides.
     let (_, body, _) = app.whoami(&["theme=dark", &format!("session_id={}", app.known)]);
-    assert_eq!(body["id"], json!(app.known));
+    assert_eq!(body["id"], app.known_id);
     let many: Vec<String> = (0..500).map(|i| format!("c{i}=v{i}")).collect();
     let (status, body, statements) = app.whoami(&[&many.join("; ")]);
     assert_eq!(
@@ -248,7 +292,7 @@ fn sql_metacharacters_are_not_ids(db: &TestDatabase) {
         );
     }
     let (_, body, _) = app.whoami(&[&format!("session_id={}", app.known)]);
-    assert_eq!(body["id"], json!(app.known), "the session survived");
+    assert_eq!(body["id"], app.known_id, "the session survived");
 }
 
 shared_model::backend_tests!(

@@ -81,7 +81,11 @@ impl InspectorApp {
         };
         if let Some(storage) = storage {
             if let Some(recent) = eframe::get_value::<Vec<String>>(storage, RECENT_KEY) {
-                state.connection.recent = recent;
+                // Oldest last, so `remember` keeps the order (and strips any
+                // password an older version persisted).
+                for url in recent.iter().rev() {
+                    state.connection.remember(url);
+                }
             }
             if let Some((auto, interval)) = eframe::get_value::<(bool, u32)>(storage, REFRESH_KEY) {
                 state.refresh.auto = auto;

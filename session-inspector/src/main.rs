@@ -38,7 +38,7 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
             Err(error) if error.is_broken_pipe() => Ok(()),
             Err(error) => Err(anyhow::anyhow!(
                 "{error} (database {} from {source})",
-                redacted(&url)
+                shared_model::redact_url(&url)
             )),
         };
     }
@@ -80,18 +80,4 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
         }),
     )
     .map_err(|error| anyhow::anyhow!("cannot open the window: {error}"))
-}
-
-/// The URL without its password, for error messages.
-fn redacted(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
 }

@@ -55,9 +55,11 @@ pub struct ConnectionState {
 
 impl ConnectionState {
     /// Puts `url` first in the recent list (once), keeping [`MAX_RECENT`].
+    /// Passwords are never kept: the list is shown and persisted.
     pub fn remember(&mut self, url: &str) {
-        self.recent.retain(|known| known != url);
-        self.recent.insert(0, url.to_owned());
+        let url = shared_model::strip_password(url);
+        self.recent.retain(|known| *known != url);
+        self.recent.insert(0, url);
         self.recent.truncate(MAX_RECENT);
     }
 }

@@ -13,8 +13,8 @@ use serde_json::json;
 use shared_model::schema::sessions;
 use shared_model::test_util::TestDatabase;
 use shared_model::{
-    ChangeSet, Page, Session, SessionData, SessionFilter, SessionId, SessionManager, Sort, SortKey,
-    Status,
+    ChangeSet, Page, Session, SessionData, SessionFilter, SessionManager, SessionToken, Sort,
+    SortKey, Status,
 };
 
 fn sample_data() -> SessionData {
@@ -54,7 +54,12 @@ fn operations(c: &mut Criterion, name: &str, db: &TestDatabase) {
     let manager = db.manager();
     let expires = || Utc::now() + Duration::minutes(30);
     let session = manager
-        .create(sample_data(), Some("42"), expires())
+        .create(
+            &SessionToken::generate().unwrap(),
+            sample_data(),
+            Some("42"),
+            expires(),
+        )
         .unwrap();
     bare_select(c, name, db.url(), &session.id.to_string());
     c.bench_function(&format!("{name}/load"), |b| {
@@ -74,8 +79,8 @@ fn operations(c: &mut Criterion, name: &str, db: &TestDatabase) {
     });
     c.bench_function(&format!("{name}/create"), |b| {
         b.iter_batched(
-            sample_data,
-            |data| manager.create(data, Some("42"), expires()).unwrap(),
+            || (SessionToken::generate().unwrap(), sample_data()),
+            |(token, data)| manager.create(&token, data, Some("42"), expires()).unwrap(),
             BatchSize::SmallInput,
         )
     });
@@ -99,7 +104,7 @@ fn million(manager: &SessionManager) {
     for i in 0..1_000_000u32 {
         let created_at = now - Duration::seconds(i64::from(i % 86_400));
         batch.push(Session {
-            id: SessionId::generate(),
+            id: SessionToken::generate().unwrap().public_id(),
             user_id: (i % 4 != 0).then(|| format!("user{}", i % 2_000)),
             data: match json!({"n": i, "cart": ["item"]}) {
                 serde_json::Value::Object(map) => map,

@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use crate::SessionData;
+use crate::{SessionData, SessionId, SessionToken};
 
 /// The changes one writer made to a session: keys set, keys removed, a clear,
-/// a new `user_id`, a new id.
+/// a new `user_id`, a new token (and so a new public id).
 ///
 /// [`SessionManager::apply`](crate::SessionManager::apply) replays it on the data
 /// *as currently stored*, inside a transaction, so two requests that change
@@ -34,8 +34,28 @@ pub struct ChangeSet {
     cleared: bool,
     set: SessionData,
     removed: Vec<String>,
-    user_id: Option<Option<String>>,
-    cycle_id: bool,
+    user_id: UserIdUpdate,
+    new_id: Option<SessionId>,
+}
+
+/// What a [`ChangeSet`] does to the `user_id` column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserIdChange<'a> {
+    /// Leaves it as stored.
+    #[default]
+    Unchanged,
+    /// Sets it to this user.
+    Set(&'a str),
+    /// Sets it to NULL.
+    Cleared,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+enum UserIdUpdate {
+    #[default]
+    Unchanged,
+    Set(String),
+    Cleared,
 }
 
 impl ChangeSet {
@@ -63,12 +83,16 @@ impl ChangeSet {
 
     /// Sets the `user_id` column (`None` sets it to NULL).
     pub fn set_user_id(&mut self, user_id: Option<String>) {
-        self.user_id = Some(user_id);
+        self.user_id = match user_id {
+            Some(user_id) => UserIdUpdate::Set(user_id),
+            None => UserIdUpdate::Cleared,
+        };
     }
 
-    /// Gives the session a new id when applied (same data, same user).
-    pub fn cycle_id(&mut self) {
-        self.cycle_id = true;
+    /// Moves the session to `token`'s public id when applied (same data, same
+    /// user): the old cookie stops working at that moment.
+    pub fn cycle_id(&mut self, token: &SessionToken) {
+        self.new_id = Some(token.public_id());
     }
 
     /// Whether the set changes nothing at all.
@@ -77,20 +101,24 @@ impl ChangeSet {
         !self.cleared
             && self.set.is_empty()
             && self.removed.is_empty()
-            && self.user_id.is_none()
-            && !self.cycle_id
+            && self.user_id == UserIdUpdate::Unchanged
+            && self.new_id.is_none()
     }
 
-    /// Whether applying the set gives the session a new id.
+    /// The public id the session moves to, if the set cycles it.
     #[must_use]
-    pub fn cycles_id(&self) -> bool {
-        self.cycle_id
+    pub fn new_id(&self) -> Option<SessionId> {
+        self.new_id
     }
 
-    /// The new `user_id`, if the set changes it (`Some(None)`: set to NULL).
+    /// What the set does to the `user_id` column.
     #[must_use]
-    pub fn user_id(&self) -> Option<Option<&str>> {
-        self.user_id.as_ref().map(Option::as_deref)
+    pub fn user_id(&self) -> UserIdChange<'_> {
+        match &self.user_id {
+            UserIdUpdate::Unchanged => UserIdChange::Unchanged,
+            UserIdUpdate::Set(user_id) => UserIdChange::Set(user_id),
+            UserIdUpdate::Cleared => UserIdChange::Cleared,
+        }
     }
 
     /// Applies the data changes to `data`: clear first, then removals, then sets.
@@ -153,6 +181,6 @@ mod tests {
         assert!(changes.is_empty());
         changes.set_user_id(None);
         assert!(!changes.is_empty());
-        assert_eq!(changes.user_id(), Some(None));
+        assert_eq!(changes.user_id(), UserIdChange::Cleared);
     }
 }

@@ -391,7 +391,7 @@ impl DatabaseBuilder {
             inner: Arc::new(Inner {
                 pools,
                 backend,
-                display_url: redact(&self.url),
+                display_url: redact_url(&self.url),
                 counters,
             }),
         })
@@ -453,18 +453,84 @@ fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
-/// The URL without its password, for logs and window titles.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+/// `url` with every password replaced by `***`: the one in `user:password@` and
+/// any query parameter whose name contains `password` (libpq's `?password=`,
+/// `sslpassword=`). Use it wherever a database URL is printed or stored.
+///
+/// # Examples
+///
+/// ```
+/// use shared_model::redact_url;
+///
+/// assert_eq!(redact_url("postgres://app:s3cret@db/app"), "postgres://app:***@db/app");
+/// assert_eq!(
+///     redact_url("postgres://db/app?user=app&password=s3cret&sslmode=require"),
+///     "postgres://db/app?user=app&password=***&sslmode=require"
+/// );
+/// assert_eq!(redact_url("db.sqlite"), "db.sqlite");
+/// ```
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    rewrite_passwords(url, Some("***"))
+}
+
+/// `url` without its passwords (see [`redact_url`] for which): what may be
+/// stored, e.g. in a list of recent connections. Connecting with it again needs
+/// the password from elsewhere (libpq's `PGPASSWORD` or `~/.pgpass`).
+///
+/// # Examples
+///
+/// ```
+/// use shared_model::strip_password;
+///
+/// assert_eq!(strip_password("postgres://app:s3cret@db/app"), "postgres://app@db/app");
+/// assert_eq!(
+///     strip_password("postgres://db/app?password=s3cret&sslmode=require"),
+///     "postgres://db/app?sslmode=require"
+/// );
+/// ```
+#[must_use]
+pub fn strip_password(url: &str) -> String {
+    rewrite_passwords(url, None)
+}
+
+/// Replaces every password in `url` with `replacement`, or drops it.
+fn rewrite_passwords(url: &str, replacement: Option<&str>) -> String {
+    // The credentials end at the last `@`, whatever a careless password contains.
+    let (head, tail) = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => match (credentials.split_once(':'), replacement) {
+                (Some((user, _)), Some(replacement)) => {
+                    (format!("{scheme}://{user}:{replacement}@"), host)
+                }
+                (Some((user, _)), None) => (format!("{scheme}://{user}@"), host),
+                (None, _) => (format!("{scheme}://{credentials}@"), host),
+            },
+            None => (format!("{scheme}://"), rest),
+        },
+        None => (String::new(), url),
     };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let mut rewritten = head;
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .filter_map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                        replacement.map(|replacement| format!("{key}={replacement}"))
+                    }
+                    _ => Some(pair.to_owned()),
+                })
+                .collect();
+            rewritten.push_str(path);
+            if !pairs.is_empty() {
+                rewritten.push('?');
+                rewritten.push_str(&pairs.join("&"));
+            }
+        }
+        None => rewritten.push_str(tail),
     }
+    rewritten
 }
 
 /// A borrowed connection of whichever backend a [`Database`] uses, for an app's
@@ -628,14 +694,36 @@ mod tests {
     #[test]
     fn redact_hides_only_the_password() {
         assert_eq!(
-            redact("postgres://app:secret@db:5432/x"),
+            redact_url("postgres://app:secret@db:5432/x"),
             "postgres://app:***@db:5432/x"
         );
         assert_eq!(
-            redact("mysql://root@localhost/test"),
+            redact_url("mysql://root@localhost/test"),
             "mysql://root@localhost/test"
         );
-        assert_eq!(redact("db.sqlite"), "db.sqlite");
+        assert_eq!(redact_url("db.sqlite"), "db.sqlite");
+        // A password containing `@` and `:` still disappears whole.
+        assert_eq!(
+            redact_url("postgres://app:p@ss:w@rd@db/x?sslmode=require"),
+            "postgres://app:***@db/x?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("mysql://root:a?b/c@db/x"),
+            "mysql://root:***@db/x"
+        );
+        assert_eq!(
+            redact_url("postgresql:///x?host=/run&PassWord=hunter2&sslpassword=k&user=u"),
+            "postgresql:///x?host=/run&PassWord=***&sslpassword=***&user=u"
+        );
+        assert_eq!(
+            strip_password("postgresql://u:p@h/x?password=a&sslmode=require&sslpassword=b"),
+            "postgresql://u@h/x?sslmode=require"
+        );
+        assert_eq!(
+            strip_password("mysql://root@h/x?password=a"),
+            "mysql://root@h/x"
+        );
+        assert_eq!(strip_password("db.sqlite"), "db.sqlite");
     }
 
     #[test]

@@ -61,12 +61,13 @@ pub enum Error {
     /// or its id is not canonical. The row is returned as stored.
     #[error("session {} has corrupt data: {}", .0.id, .0.reason)]
     CorruptData(Box<CorruptSession>),
-    /// A new unique id could not be found (the id generator keeps repeating itself).
-    #[error("no unused session id after {attempts} attempts")]
-    IdCollision {
-        /// How many ids were tried.
-        attempts: u32,
-    },
+    /// A row already has this public id: the token it derives from was used
+    /// before. Nothing was written.
+    #[error("session {0} exists already")]
+    IdTaken(SessionId),
+    /// The operating system could not provide random bytes for a token.
+    #[error("no randomness for a session token: {0}")]
+    Randomness(#[source] getrandom::Error),
 }
 
 impl Error {

@@ -1,33 +1,37 @@
-//! [`SessionId`]: the value of the session cookie and the primary key.
+//! [`SessionId`]: a session's public id, the primary key of `sessions`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use uuid::Uuid;
 
-/// A session identifier: a random UUID v4 in canonical form
-/// (`xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, lowercase hex, 36 characters).
+/// A session's public id: derived from its secret
+/// [`SessionToken`](crate::SessionToken) (the first 16 bytes of SHA-256 over the
+/// token's text) and written as a lowercase hyphenated UUID
+/// (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, 36 characters).
 ///
-/// The field is private, so a `SessionId` is always well formed: ids come from
-/// [`SessionId::generate`] or from parsing, and parsing accepts nothing but the
-/// canonical form. Malformed cookie values are therefore rejected before any
-/// database query is made.
+/// The public id is the primary key of the `sessions` table and the name logs,
+/// the inspector and support use for a session. It is safe to show: a cookie
+/// carrying it is not a session, since only the token hashes to it.
+///
+/// The field is private, so a `SessionId` is always well formed; parsing accepts
+/// nothing but the canonical lowercase form, so malformed input is rejected
+/// before any database query is made.
 ///
 /// # Examples
 ///
 /// ```
-/// use shared_model::SessionId;
+/// use shared_model::{SessionId, SessionToken};
 ///
-/// let id = SessionId::generate();
+/// let id = SessionToken::generate()?.public_id();
 /// let text = id.to_string();
 /// assert_eq!(text.len(), 36);
 /// assert_eq!(text.parse::<SessionId>()?, id);
 ///
-/// // Anything but the canonical lowercase v4 form is refused.
+/// // Anything but the canonical lowercase form is refused.
 /// assert!(text.to_uppercase().parse::<SessionId>().is_err());
 /// assert!("1' OR '1'='1".parse::<SessionId>().is_err());
-/// assert!("00000000-0000-0000-0000-000000000000".parse::<SessionId>().is_err());
-/// # Ok::<(), shared_model::InvalidSessionId>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(Uuid);
@@ -35,18 +39,16 @@ pub struct SessionId(Uuid);
 /// The error for a string that is not a canonical session id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "not a session id (expected a lowercase UUID v4 such as 9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d)"
+    "not a session id (expected 36 characters of lowercase hex and hyphens, such as 9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d)"
 )]
 pub struct InvalidSessionId;
 
 impl SessionId {
-    /// A new random id from the operating system's CSPRNG (122 random bits).
-    #[must_use]
-    pub fn generate() -> Self {
-        Self(Uuid::new_v4())
+    pub(crate) fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(Uuid::from_bytes(bytes))
     }
 
-    /// The first eight characters, for display (the inspector's short id).
+    /// The first eight characters, for logs and narrow columns.
     #[must_use]
     pub fn short(&self) -> String {
         let mut text = self.to_string();
@@ -72,11 +74,9 @@ impl FromStr for SessionId {
                 return Err(InvalidSessionId);
             }
         }
-        let uuid = Uuid::try_parse_ascii(bytes).map_err(|_| InvalidSessionId)?;
-        if uuid.get_version_num() != 4 || uuid.get_variant() != uuid::Variant::RFC4122 {
-            return Err(InvalidSessionId);
-        }
-        Ok(Self(uuid))
+        Uuid::try_parse_ascii(bytes)
+            .map(Self)
+            .map_err(|_| InvalidSessionId)
     }
 }
 
@@ -111,9 +111,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generated_ids_are_canonical_and_round_trip() {
+    fn public_ids_are_canonical_and_round_trip() {
         for _ in 0..1000 {
-            let id = SessionId::generate();
+            let id = crate::SessionToken::generate().unwrap().public_id();
             let text = id.to_string();
             assert_eq!(text, text.to_lowercase());
             assert_eq!(text.parse::<SessionId>(), Ok(id));
@@ -132,8 +132,6 @@ mod tests {
             "urn:uuid:9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d",
             " 9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d",
             "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d ",
-            "9b2f0c4e-1d3a-1f6b-8c2d-0e1f2a3b4c5d", // version 1
-            "9b2f0c4e-1d3a-4f6b-cc2d-0e1f2a3b4c5d", // wrong variant
             "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5g",
             "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5\u{e9}",
             "9b2f0c4e+1d3a-4f6b-8c2d-0e1f2a3b4c5d",
@@ -150,7 +148,7 @@ mod tests {
 
     #[test]
     fn serde_uses_the_canonical_text() {
-        let id = SessionId::generate();
+        let id = crate::SessionToken::generate().unwrap().public_id();
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, format!("\"{id}\""));
         assert_eq!(serde_json::from_str::<SessionId>(&json).unwrap(), id);

@@ -16,10 +16,13 @@ mod statements;
 mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;
+mod token;
 
-pub use changes::ChangeSet;
+pub use changes::{ChangeSet, UserIdChange};
 pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
-pub use db::{AnyConnection, Backend, Database, DatabaseBuilder, StatementCounts};
+pub use db::{
+    redact_url, strip_password, AnyConnection, Backend, Database, DatabaseBuilder, StatementCounts,
+};
 pub use error::{Error, Result};
 pub use id::{InvalidSessionId, SessionId};
 pub use manager::{SessionManager, DEFAULT_MAX_DATA_BYTES, DEFAULT_PURGE_BATCH};
@@ -27,4 +30,5 @@ pub use query::{
     CorruptSession, Cursor, HourCount, ListedSession, Page, SessionFilter, Sort, SortKey, Stats,
     Status, UserCount,
 };
-pub use session::{parse_data, Session, SessionData};
+pub use session::{parse_data, user_id_of_value, Session, SessionData, USER_ID_KEY};
+pub use token::{InvalidToken, SessionToken, TOKEN_LEN};

@@ -8,16 +8,20 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 use diesel::sql_types::{Bool, Text};
 
+use crate::changes::UserIdChange;
 use crate::clock::{truncate_to_micros, Clock, SystemClock};
 use crate::db::with_conn;
 use crate::query::{
     HourCount, ListedSession, Page, SessionFilter, Sort, SortKey, Stats, Status, UserCount,
 };
 use crate::schema::sessions;
+use crate::session::user_id_of_value;
 use crate::session::{encoded_len, NewSessionRow, SessionRow};
 use crate::statements::{Save, Touch};
 use crate::store::Store;
-use crate::{ChangeSet, Database, Error, Result, Session, SessionData, SessionId};
+use crate::{
+    ChangeSet, Database, Error, Result, Session, SessionData, SessionId, SessionToken, USER_ID_KEY,
+};
 
 /// Adds the filter's conditions to a boxed query.
 macro_rules! filtered {
@@ -47,17 +51,12 @@ macro_rules! filtered {
     }};
 }
 
-/// How many fresh ids `create` and id cycling try before giving up.
-const ID_ATTEMPTS: u32 = 8;
-
 /// Rows deleted per statement by the fairing's and the inspector's purges: small
 /// enough that a writer waiting for the lock is not held up long.
 pub const DEFAULT_PURGE_BATCH: u32 = 1_000;
 
 /// The default for [`SessionManager::with_max_data_bytes`]: 64 KiB.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
-
-type IdGenerator = dyn Fn() -> SessionId + Send + Sync;
 
 /// Reads and writes sessions. Cheap to clone; clones share the pool and clock.
 ///
@@ -75,6 +74,9 @@ type IdGenerator = dyn Fn() -> SessionId + Send + Sync;
 ///   now, under a row lock, so concurrent writers of different keys all win.
 /// - **No resurrection**: writes never insert. Writing to a deleted, expired or
 ///   cycled-away session fails with [`Error::Gone`].
+/// - **Tokens stay outside**: sessions are created and cycled from a
+///   [`SessionToken`], but only its [`public_id`](SessionToken::public_id) is
+///   stored; every other method takes the public id.
 /// - **Versions**: every write adds one to `version`;
 ///   [`replace_data`](Self::replace_data) refuses to overwrite a version it did not see.
 ///
@@ -83,14 +85,16 @@ type IdGenerator = dyn Fn() -> SessionId + Send + Sync;
 /// ```
 /// use chrono::Duration;
 /// use serde_json::json;
-/// use shared_model::{ChangeSet, Database, SessionData, SessionManager};
+/// use shared_model::{ChangeSet, Database, SessionData, SessionManager, SessionToken};
 ///
 /// let db = Database::connect(":memory:")?;
 /// db.run_migrations()?;
 /// let manager = SessionManager::new(db);
 ///
+/// let token = SessionToken::generate()?; // the cookie's value
 /// let expires = manager.now() + Duration::minutes(30);
-/// let session = manager.create(SessionData::new(), None, expires)?;
+/// let session = manager.create(&token, SessionData::new(), None, expires)?;
+/// assert_eq!(session.id, token.public_id());
 ///
 /// let mut changes = ChangeSet::default();
 /// changes.set("cart", json!(["apple"]));
@@ -106,7 +110,6 @@ pub struct SessionManager {
     db: Database,
     clock: Arc<dyn Clock>,
     max_data_bytes: usize,
-    new_id: Arc<IdGenerator>,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -127,7 +130,6 @@ impl SessionManager {
             db,
             clock: Arc::new(SystemClock),
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
-            new_id: Arc::new(SessionId::generate),
         }
     }
 
@@ -143,21 +145,6 @@ impl SessionManager {
     #[must_use]
     pub fn with_max_data_bytes(mut self, bytes: usize) -> Self {
         self.max_data_bytes = bytes;
-        self
-    }
-
-    /// Replaces the id generator ([`SessionId::generate`]).
-    ///
-    /// # Warning
-    ///
-    /// Session ids are bearer credentials: anything but the default CSPRNG makes
-    /// them guessable. This exists so tests can force id collisions.
-    #[must_use]
-    pub fn with_id_generator(
-        mut self,
-        generate: impl Fn() -> SessionId + Send + Sync + 'static,
-    ) -> Self {
-        self.new_id = Arc::new(generate);
         self
     }
 
@@ -195,15 +182,15 @@ impl SessionManager {
         self.now().naive_utc()
     }
 
-    /// Inserts a new session (`version` 1) with a fresh random id; on the
-    /// (astronomically unlikely) clash with an existing id it retries with another.
+    /// Inserts a new session (`version` 1) under `token`'s public id.
     ///
     /// # Errors
     ///
-    /// [`Error::TooLarge`] for oversized data, [`Error::IdCollision`] when every
-    /// attempt clashed, database errors otherwise.
+    /// [`Error::TooLarge`] for oversized data, [`Error::IdTaken`] when a row
+    /// already has that public id (a token used twice), database errors otherwise.
     pub fn create(
         &self,
+        token: &SessionToken,
         data: SessionData,
         user_id: Option<&str>,
         expires_at: DateTime<Utc>,
@@ -211,39 +198,29 @@ impl SessionManager {
         let text = self.encode(&data)?;
         let now = self.now();
         let expires_at = truncate_to_micros(expires_at);
-        for _ in 0..ID_ATTEMPTS {
-            let id = (self.new_id)();
-            let key = id.to_string();
-            let row = NewSessionRow {
-                id: &key,
-                user_id,
-                data: &text,
-                expires_at: expires_at.naive_utc(),
-                created_at: now.naive_utc(),
-                updated_at: now.naive_utc(),
-                version: 1,
-            };
-            let inserted = with_conn!(self.db, conn => Ok(diesel::insert_into(sessions::table)
-                .values(&row)
-                .execute(conn)?));
-            match inserted {
-                Err(error) if is_unique_violation(&error) => continue,
-                Err(error) => return Err(error),
-                Ok(_) => {
-                    return Ok(Session {
-                        id,
-                        user_id: user_id.map(str::to_owned),
-                        data,
-                        expires_at,
-                        created_at: now,
-                        updated_at: now,
-                        version: 1,
-                    })
-                }
-            }
-        }
-        Err(Error::IdCollision {
-            attempts: ID_ATTEMPTS,
+        let id = token.public_id();
+        let key = id.to_string();
+        let row = NewSessionRow {
+            id: &key,
+            user_id,
+            data: &text,
+            expires_at: expires_at.naive_utc(),
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+            version: 1,
+        };
+        with_conn!(self.db, conn => Ok(diesel::insert_into(sessions::table)
+            .values(&row)
+            .execute(conn)?))
+        .map_err(|error| taken_or(error, id))?;
+        Ok(Session {
+            id,
+            user_id: user_id.map(str::to_owned),
+            data,
+            expires_at,
+            created_at: now,
+            updated_at: now,
+            version: 1,
         })
     }
 
@@ -327,17 +304,20 @@ impl SessionManager {
             .transpose()
     }
 
-    /// Replays `changes` on the data as stored now, sets `expires_at`, bumps
-    /// `version` and `updated_at`, and returns the session as written (with its new
-    /// id when the set cycles it). One transaction that locks the row
-    /// (`SELECT ... FOR UPDATE`; `BEGIN IMMEDIATE` on SQLite).
+    /// Replays `changes` on the data as stored now, moves `expires_at` to the
+    /// given time (never earlier than stored: a clock that jumped back does not
+    /// shorten a session), bumps `version` and `updated_at`, and returns the
+    /// session as written (under its new public id when the set cycles it). One
+    /// transaction that locks the row (`SELECT ... FOR UPDATE`; `BEGIN IMMEDIATE`
+    /// on SQLite).
     ///
     /// # Errors
     ///
     /// [`Error::Gone`] when the row was deleted, expired or cycled away meanwhile:
     /// nothing is written, nothing re-created. [`Error::TooLarge`] when the merged
     /// data is over the limit, [`Error::CorruptData`] when the stored data cannot
-    /// be parsed to merge into; database errors otherwise.
+    /// be parsed to merge into, [`Error::IdTaken`] when the new public id exists;
+    /// database errors otherwise.
     pub fn apply(
         &self,
         id: &SessionId,
@@ -347,48 +327,45 @@ impl SessionManager {
         let key = id.to_string();
         let now = self.now();
         let expires_at = truncate_to_micros(expires_at);
-        for _ in 0..ID_ATTEMPTS {
-            let new_id = changes.cycles_id().then(|| (self.new_id)());
-            let written = with_conn!(self.db, conn => conn.write_transaction(|conn| {
-                let row = conn
-                    .lock_session(&key)?
-                    .filter(|row| row.expires_at > now.naive_utc())
-                    .ok_or(Error::Gone(*id))?;
-                let mut session = row.decode_or_error()?;
-                changes.replay(&mut session.data);
-                let text = self.encode(&session.data)?;
-                if let Some(user_id) = changes.user_id() {
-                    session.user_id = user_id.map(str::to_owned);
-                }
-                session.version += 1;
-                session.updated_at = now;
-                session.expires_at = expires_at;
-                let save = Save::<false> {
-                    id: &key,
-                    new_id: "",
-                    user_id: session.user_id.as_deref(),
-                    data: &text,
-                    expires_at: expires_at.naive_utc(),
-                    updated_at: now.naive_utc(),
-                    version: session.version,
-                };
-                match new_id {
-                    Some(new_id) => save.cycled_to(&new_id.to_string()).execute(conn)?,
-                    None => save.execute(conn)?,
-                };
-                if let Some(new_id) = new_id {
-                    session.id = new_id;
-                }
-                Ok(session)
-            }));
-            match written {
-                Err(error) if new_id.is_some() && is_unique_violation(&error) => continue,
-                other => return other,
+        let new_id = changes.new_id();
+        let written = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            let row = conn
+                .lock_session(&key)?
+                .filter(|row| row.expires_at > now.naive_utc())
+                .ok_or(Error::Gone(*id))?;
+            let mut session = row.decode_or_error()?;
+            changes.replay(&mut session.data);
+            let text = self.encode(&session.data)?;
+            match changes.user_id() {
+                UserIdChange::Unchanged => {}
+                UserIdChange::Set(user_id) => session.user_id = Some(user_id.to_owned()),
+                UserIdChange::Cleared => session.user_id = None,
             }
+            session.version += 1;
+            session.updated_at = now;
+            session.expires_at = session.expires_at.max(expires_at);
+            let save = Save::<false> {
+                id: &key,
+                new_id: "",
+                user_id: session.user_id.as_deref(),
+                data: &text,
+                expires_at: session.expires_at.naive_utc(),
+                updated_at: now.naive_utc(),
+                version: session.version,
+            };
+            match new_id {
+                Some(new_id) => save.cycled_to(&new_id.to_string()).execute(conn)?,
+                None => save.execute(conn)?,
+            };
+            if let Some(new_id) = new_id {
+                session.id = new_id;
+            }
+            Ok(session)
+        }));
+        match (written, new_id) {
+            (Err(error), Some(new_id)) => Err(taken_or(error, new_id)),
+            (written, _) => written,
         }
-        Err(Error::IdCollision {
-            attempts: ID_ATTEMPTS,
-        })
     }
 
     /// Renews `expires_at` (one UPDATE). Returns false, writing nothing, when the
@@ -421,47 +398,49 @@ impl SessionManager {
         Ok(deleted == 1)
     }
 
-    /// Moves a valid session to a new random id (same data, user and `created_at`)
-    /// in one UPDATE: the old id stops existing at the same moment.
+    /// Moves a valid session to `token`'s public id (same data, user and
+    /// `created_at`) in one UPDATE: the old id stops existing at the same moment.
+    /// Returns the new public id.
     ///
     /// # Errors
     ///
-    /// [`Error::Gone`] when the session is missing or expired; database errors.
-    pub fn cycle_id(&self, id: &SessionId) -> Result<SessionId> {
+    /// [`Error::Gone`] when the session is missing or expired, [`Error::IdTaken`]
+    /// when the new public id exists; database errors.
+    pub fn cycle_id(&self, id: &SessionId, token: &SessionToken) -> Result<SessionId> {
         let key = id.to_string();
         let now = self.now_naive();
-        for _ in 0..ID_ATTEMPTS {
-            let new_id = (self.new_id)();
-            let moved = with_conn!(self.db, conn => Ok(diesel::update(
-                sessions::table
-                    .find(&key)
-                    .filter(sessions::expires_at.gt(now)),
-            )
-            .set((
-                sessions::id.eq(new_id.to_string()),
-                sessions::updated_at.eq(now),
-                sessions::version.eq(sessions::version + 1),
-            ))
-            .execute(conn)?));
-            match moved {
-                Ok(1) => return Ok(new_id),
-                Ok(_) => return Err(Error::Gone(*id)),
-                Err(error) if is_unique_violation(&error) => continue,
-                Err(error) => return Err(error),
-            }
+        let new_id = token.public_id();
+        let moved = with_conn!(self.db, conn => Ok(diesel::update(
+            sessions::table
+                .find(&key)
+                .filter(sessions::expires_at.gt(now)),
+        )
+        .set((
+            sessions::id.eq(new_id.to_string()),
+            sessions::updated_at.eq(now),
+            sessions::version.eq(sessions::version + 1),
+        ))
+        .execute(conn)?))
+        .map_err(|error| taken_or(error, new_id))?;
+        if moved == 1 {
+            Ok(new_id)
+        } else {
+            Err(Error::Gone(*id))
         }
-        Err(Error::IdCollision {
-            attempts: ID_ATTEMPTS,
-        })
     }
 
     /// Overwrites the data of a session (expired or not) if its version is still
-    /// `expected_version`, and returns the row as written.
+    /// `expected_version`, and returns the row as written. When the edit adds,
+    /// changes or removes the `user_id` key, the `user_id` column follows it (the
+    /// rule the fairing uses); otherwise the column is left alone. One
+    /// transaction that locks the row.
     ///
     /// # Errors
     ///
     /// [`Error::Conflict`] with the current row when someone wrote in between;
-    /// [`Error::Gone`] when the row no longer exists; [`Error::TooLarge`].
+    /// [`Error::Gone`] when the row no longer exists; [`Error::TooLarge`];
+    /// [`Error::CorruptData`] when the version matched nothing because the
+    /// current row cannot be decoded.
     pub fn replace_data(
         &self,
         id: &SessionId,
@@ -470,34 +449,47 @@ impl SessionManager {
     ) -> Result<Session> {
         let text = self.encode(&data)?;
         let key = id.to_string();
-        let now = self.now_naive();
-        let updated = with_conn!(self.db, conn => Ok(diesel::update(
-            sessions::table
-                .find(&key)
-                .filter(sessions::version.eq(expected_version)),
-        )
-        .set((
-            sessions::data.eq(&text),
-            sessions::updated_at.eq(now),
-            sessions::version.eq(sessions::version + 1),
-        ))
-        .execute(conn)?))?;
-        if updated == 1 {
-            // Read back rather than guess the other columns.
-            return self.get(id)?.ok_or(Error::Gone(*id));
-        }
-        match self.get_listed(&key)? {
-            None => Err(Error::Gone(*id)),
-            Some(Ok(current)) => Err(Error::Conflict {
-                expected: expected_version,
-                current: Box::new(current),
-            }),
-            Some(Err(corrupt)) => Err(Error::CorruptData(Box::new(corrupt))),
-        }
-    }
-
-    fn get_listed(&self, key: &str) -> Result<Option<ListedSession>> {
-        Ok(self.get_row(key)?.map(SessionRow::decode))
+        let now = self.now();
+        with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            let row = conn.lock_session(&key)?.ok_or(Error::Gone(*id))?;
+            if row.version != expected_version {
+                return Err(match row.decode() {
+                    Ok(current) => Error::Conflict {
+                        expected: expected_version,
+                        current: Box::new(current),
+                    },
+                    Err(corrupt) => Error::CorruptData(Box::new(corrupt)),
+                });
+            }
+            let stored_user_key = serde_json::from_str::<SessionData>(&row.data)
+                .ok()
+                .and_then(|mut stored| stored.remove(USER_ID_KEY));
+            let user_id = if stored_user_key.as_ref() == data.get(USER_ID_KEY) {
+                row.user_id
+            } else {
+                data.get(USER_ID_KEY).and_then(user_id_of_value)
+            };
+            let session = Session {
+                id: *id,
+                user_id,
+                data,
+                expires_at: row.expires_at.and_utc(),
+                created_at: row.created_at.and_utc(),
+                updated_at: now,
+                version: row.version + 1,
+            };
+            Save::<false> {
+                id: &key,
+                new_id: "",
+                user_id: session.user_id.as_deref(),
+                data: &text,
+                expires_at: row.expires_at,
+                updated_at: now.naive_utc(),
+                version: session.version,
+            }
+            .execute(conn)?;
+            Ok(session)
+        }))
     }
 
     /// Sets `expires_at` (a time in the past expires the session now).
@@ -711,6 +703,15 @@ impl SessionManager {
                 })
                 .collect(),
         })
+    }
+}
+
+/// [`Error::IdTaken`] for a unique violation on the primary key, `error` otherwise.
+fn taken_or(error: Error, id: SessionId) -> Error {
+    if is_unique_violation(&error) {
+        Error::IdTaken(id)
+    } else {
+        error
     }
 }
 

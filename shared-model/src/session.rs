@@ -10,12 +10,39 @@ use crate::{CorruptSession, Error, Result, SessionId};
 /// Session data: a JSON object.
 pub type SessionData = serde_json::Map<String, serde_json::Value>;
 
+/// The data key whose value the `user_id` column mirrors: the fairing and
+/// [`SessionManager::replace_data`](crate::SessionManager::replace_data) keep the
+/// two in step.
+pub const USER_ID_KEY: &str = "user_id";
+
+/// The `user_id` column value for a `user_id` data value: a string as is, `null`
+/// as no user, anything else (a number, say) as its JSON text.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use shared_model::user_id_of_value;
+///
+/// assert_eq!(user_id_of_value(&json!("alice")), Some("alice".to_owned()));
+/// assert_eq!(user_id_of_value(&json!(42)), Some("42".to_owned()));
+/// assert_eq!(user_id_of_value(&json!(null)), None);
+/// ```
+#[must_use]
+pub fn user_id_of_value(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
 /// One row of the `sessions` table, decoded.
 ///
 /// Times are UTC with microsecond precision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
-    /// Primary key and cookie value.
+    /// The public id (primary key); the cookie carries the token it derives from.
     pub id: SessionId,
     /// The user this session belongs to, if any (indexed).
     pub user_id: Option<String>,

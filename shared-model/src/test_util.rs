@@ -190,6 +190,53 @@ impl TestDatabase {
         }
     }
 
+    /// Runs a query whose one text column is named `value`, outside any pool, and
+    /// returns the values: for checking what is really stored.
+    ///
+    /// # Panics
+    ///
+    /// When the SQL fails.
+    #[must_use]
+    pub fn query_strings(&self, sql: &str) -> Vec<String> {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let rows: Result<Vec<Row>, String> = match self.backend {
+            Backend::Sqlite => diesel::SqliteConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| {
+                    diesel::sql_query(sql)
+                        .load(&mut conn)
+                        .map_err(|e| e.to_string())
+                }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => diesel::PgConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| {
+                    diesel::sql_query(sql)
+                        .load(&mut conn)
+                        .map_err(|e| e.to_string())
+                }),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => diesel::MysqlConnection::establish(&self.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| {
+                    diesel::sql_query(sql)
+                        .load(&mut conn)
+                        .map_err(|e| e.to_string())
+                }),
+            #[allow(unreachable_patterns)]
+            other => Err(format!("{other} is not compiled in")),
+        };
+        match rows {
+            Ok(rows) => rows.into_iter().map(|row| row.value).collect(),
+            Err(error) => panic!("{sql}: {error}"),
+        }
+    }
+
     /// A manager with default settings on a new pool.
     #[must_use]
     pub fn manager(&self) -> SessionManager {

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -10,8 +9,12 @@ use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
     backend_tests, ChangeSet, Cursor, Error, ManualClock, Page, Session, SessionData,
-    SessionFilter, SessionId, SessionManager, Sort, SortKey, Status,
+    SessionFilter, SessionId, SessionManager, SessionToken, Sort, SortKey, Status,
 };
+
+fn token() -> SessionToken {
+    SessionToken::generate().unwrap()
+}
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap() + Duration::microseconds(123_456)
@@ -42,6 +45,7 @@ fn created_round_trips_with_exact_timestamps(db: &TestDatabase) {
     let expires = start() + Duration::minutes(30);
     let created = manager
         .create(
+            &token(),
             data(json!({"cart": ["apple"], "n": 1})),
             Some("alice"),
             expires,
@@ -65,7 +69,9 @@ fn created_round_trips_with_exact_timestamps(db: &TestDatabase) {
 fn expired_rows_are_never_loaded(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
-    let session = manager.create(SessionData::new(), None, expires).unwrap();
+    let session = manager
+        .create(&token(), SessionData::new(), None, expires)
+        .unwrap();
     clock.set(expires - Duration::microseconds(1));
     assert!(
         manager.load(&session.id).unwrap().is_some(),
@@ -85,7 +91,10 @@ fn expired_rows_are_never_loaded(db: &TestDatabase) {
         manager.apply(&session.id, &changes(&[("a", json!(1))]), expires + Duration::hours(1)),
         Err(Error::Gone(id)) if id == session.id
     ));
-    assert!(matches!(manager.cycle_id(&session.id), Err(Error::Gone(_))));
+    assert!(matches!(
+        manager.cycle_id(&session.id, &token()),
+        Err(Error::Gone(_))
+    ));
     assert_eq!(
         manager.get(&session.id).unwrap().unwrap().version,
         1,
@@ -95,58 +104,98 @@ fn expired_rows_are_never_loaded(db: &TestDatabase) {
 
 fn unknown_ids_load_nothing(db: &TestDatabase) {
     let manager = db.manager();
-    assert!(manager.load(&SessionId::generate()).unwrap().is_none());
-    assert!(manager.get(&SessionId::generate()).unwrap().is_none());
-    assert!(!manager.delete(&SessionId::generate()).unwrap());
+    assert!(manager.load(&token().public_id()).unwrap().is_none());
+    assert!(manager.get(&token().public_id()).unwrap().is_none());
+    assert!(!manager.delete(&token().public_id()).unwrap());
 }
 
-fn create_retries_on_id_collision(db: &TestDatabase) {
-    let taken = SessionId::generate();
-    let fresh = SessionId::generate();
+fn a_token_is_never_used_twice(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(5);
-    // Occupy `taken`, then make the generator offer it twice before `fresh`.
-    let occupant = manager
-        .clone()
-        .with_id_generator(move || taken)
-        .create(data(json!({"owner": "first"})), None, expires)
+    let taken = token();
+    let first = manager
+        .create(&taken, data(json!({"owner": "first"})), None, expires)
         .unwrap();
-    assert_eq!(occupant.id, taken);
-    let offers = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&offers);
-    let colliding = manager.clone().with_id_generator(move || {
-        if counter.fetch_add(1, Ordering::SeqCst) < 2 {
-            taken
-        } else {
-            fresh
-        }
-    });
-    let second = colliding
-        .create(data(json!({"owner": "second"})), None, expires)
-        .unwrap();
-    assert_eq!(second.id, fresh);
-    assert_eq!(offers.load(Ordering::SeqCst), 3);
-    assert_eq!(
-        manager.load(&taken).unwrap().unwrap().data["owner"],
-        json!("first")
-    );
-    assert_eq!(
-        manager.load(&fresh).unwrap().unwrap().data["owner"],
-        json!("second")
-    );
-
-    let always_taken = manager.with_id_generator(move || taken);
+    assert_eq!(first.id, taken.public_id());
+    // Creating, cycling or moving another session onto the same public id is
+    // refused and changes nothing.
     assert!(matches!(
-        always_taken.create(SessionData::new(), None, expires),
-        Err(Error::IdCollision { attempts: 8 })
+        manager.create(&taken, data(json!({"owner": "second"})), None, expires),
+        Err(Error::IdTaken(id)) if id == taken.public_id()
     ));
+    let other = manager
+        .create(&token(), data(json!({"owner": "other"})), None, expires)
+        .unwrap();
+    assert!(matches!(
+        manager.cycle_id(&other.id, &taken),
+        Err(Error::IdTaken(_))
+    ));
+    let mut onto_taken = changes(&[("x", json!(1))]);
+    onto_taken.cycle_id(&taken);
+    assert!(matches!(
+        manager.apply(&other.id, &onto_taken, expires),
+        Err(Error::IdTaken(_))
+    ));
+    assert_eq!(
+        manager.load(&taken.public_id()).unwrap().unwrap().data,
+        data(json!({"owner": "first"}))
+    );
+    let untouched = manager.load(&other.id).unwrap().unwrap();
+    assert_eq!(untouched.data, data(json!({"owner": "other"})));
+    assert_eq!(untouched.version, 1);
+}
+
+/// What the table holds is the public id, a SHA-256 prefix of the token, and
+/// nothing a cookie could be made from.
+fn the_table_stores_the_public_id_and_never_the_token(db: &TestDatabase) {
+    use sha2::Digest;
+    let manager = db.manager();
+    let secret = token();
+    let text = secret.expose_secret().to_owned();
+    let session = manager
+        .create(
+            &secret,
+            data(json!({"k": "v"})),
+            Some("u"),
+            manager.now() + Duration::minutes(5),
+        )
+        .unwrap();
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let expected = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    );
+    assert_eq!(session.id.to_string(), expected);
+    assert_eq!(
+        db.query_strings("SELECT id AS value FROM sessions"),
+        vec![expected]
+    );
+    let everything = db.query_strings(
+        "SELECT CONCAT(id, '|', COALESCE(user_id, ''), '|', data) AS value FROM sessions",
+    );
+    assert!(
+        !everything.concat().contains(&text),
+        "the token reached the table"
+    );
+    // Cycling moves the row to the new token's public id, again without the token.
+    let rotated = token();
+    manager.cycle_id(&session.id, &rotated).unwrap();
+    assert_eq!(
+        db.query_strings("SELECT id AS value FROM sessions"),
+        vec![rotated.public_id().to_string()]
+    );
 }
 
 fn sixteen_threads_applying_different_keys_all_survive(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"base": true})), None, expires)
+        .create(&token(), data(json!({"base": true})), None, expires)
         .unwrap();
     let barrier = Arc::new(Barrier::new(16));
     let threads: Vec<_> = (0..16)
@@ -180,7 +229,12 @@ fn apply_merges_into_the_current_data(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"a": 1, "b": 2, "c": 3})), Some("u1"), expires)
+        .create(
+            &token(),
+            data(json!({"a": 1, "b": 2, "c": 3})),
+            Some("u1"),
+            expires,
+        )
         .unwrap();
     // Two writers that both started from the original data.
     manager
@@ -216,7 +270,7 @@ fn apply_after_delete_is_gone_and_creates_nothing(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(SessionData::new(), Some("bob"), expires)
+        .create(&token(), SessionData::new(), Some("bob"), expires)
         .unwrap();
     assert!(manager.delete(&session.id).unwrap());
     let result = manager.apply(
@@ -240,11 +294,11 @@ fn apply_can_cycle_the_id_with_its_changes(db: &TestDatabase) {
     let (manager, _clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"cart": [1]})), None, expires)
+        .create(&token(), data(json!({"cart": [1]})), None, expires)
         .unwrap();
     let mut login = changes(&[("username", json!("alice"))]);
     login.set_user_id(Some("7".into()));
-    login.cycle_id();
+    login.cycle_id(&token());
     let written = manager.apply(&session.id, &login, expires).unwrap();
     assert_ne!(written.id, session.id);
     assert!(manager.get(&session.id).unwrap().is_none(), "old id gone");
@@ -257,11 +311,91 @@ fn apply_can_cycle_the_id_with_its_changes(db: &TestDatabase) {
     assert_eq!(stored.created_at, session.created_at);
 }
 
+fn apply_never_shortens_the_expiry(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let session = manager
+        .create(&token(), SessionData::new(), None, expires)
+        .unwrap();
+    // The clock jumps back an hour; the writer asks for now + 30 minutes.
+    clock.set(start() - Duration::hours(1));
+    let written = manager
+        .apply(
+            &session.id,
+            &changes(&[("a", json!(1))]),
+            start() - Duration::minutes(30),
+        )
+        .unwrap();
+    assert_eq!(written.expires_at, expires, "kept the later expiry");
+    assert_eq!(
+        manager.get(&session.id).unwrap().unwrap().expires_at,
+        expires
+    );
+    // A later expiry still moves it forward.
+    let later = start() + Duration::minutes(45);
+    let written = manager
+        .apply(&session.id, &changes(&[("b", json!(2))]), later)
+        .unwrap();
+    assert_eq!(written.expires_at, later);
+    assert_eq!(manager.get(&session.id).unwrap().unwrap().expires_at, later);
+}
+
+fn replace_data_keeps_the_user_id_column_in_step(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let session = manager
+        .create(
+            &token(),
+            data(json!({"user_id": "alice", "cart": []})),
+            Some("alice"),
+            expires,
+        )
+        .unwrap();
+    // Editing another key leaves the column alone.
+    let edited = manager
+        .replace_data(
+            &session.id,
+            data(json!({"user_id": "alice", "cart": [1]})),
+            1,
+        )
+        .unwrap();
+    assert_eq!(edited.user_id.as_deref(), Some("alice"));
+    // Changing the key changes the column (numbers as their digits).
+    let edited = manager
+        .replace_data(&session.id, data(json!({"user_id": 7, "cart": [1]})), 2)
+        .unwrap();
+    assert_eq!(edited.user_id.as_deref(), Some("7"));
+    assert_eq!(
+        manager
+            .get(&session.id)
+            .unwrap()
+            .unwrap()
+            .user_id
+            .as_deref(),
+        Some("7")
+    );
+    // Removing the key clears it.
+    let edited = manager
+        .replace_data(&session.id, data(json!({"cart": [1]})), 3)
+        .unwrap();
+    assert_eq!(edited.user_id, None);
+    assert_eq!(manager.get(&session.id).unwrap().unwrap().user_id, None);
+    // A column set without the key (`login` does that) survives unrelated edits.
+    let column_only = manager
+        .create(&token(), data(json!({"cart": []})), Some("bob"), expires)
+        .unwrap();
+    let edited = manager
+        .replace_data(&column_only.id, data(json!({"cart": ["x"]})), 1)
+        .unwrap();
+    assert_eq!(edited.user_id.as_deref(), Some("bob"));
+    assert_eq!(manager.get(&column_only.id).unwrap().unwrap(), edited);
+}
+
 fn touch_renews_only_the_expiry(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"k": "v"})), None, expires)
+        .create(&token(), data(json!({"k": "v"})), None, expires)
         .unwrap();
     clock.advance(Duration::minutes(10));
     let renewed = start() + Duration::minutes(40);
@@ -284,6 +418,7 @@ fn load_is_one_select(db: &TestDatabase) {
     let manager = db.manager();
     let session = manager
         .create(
+            &token(),
             SessionData::new(),
             None,
             manager.now() + Duration::minutes(1),
@@ -299,10 +434,15 @@ fn cycle_id_moves_the_row(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"cart": ["pear"]})), Some("alice"), expires)
+        .create(
+            &token(),
+            data(json!({"cart": ["pear"]})),
+            Some("alice"),
+            expires,
+        )
         .unwrap();
     clock.advance(Duration::seconds(1));
-    let new_id = manager.cycle_id(&session.id).unwrap();
+    let new_id = manager.cycle_id(&session.id, &token()).unwrap();
     assert_ne!(new_id, session.id);
     assert!(manager.get(&session.id).unwrap().is_none(), "no old row");
     let moved = manager.load(&new_id).unwrap().unwrap();
@@ -312,14 +452,17 @@ fn cycle_id_moves_the_row(db: &TestDatabase) {
     assert_eq!(moved.expires_at, session.expires_at);
     assert_eq!(moved.version, 2);
     assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 1);
-    assert!(matches!(manager.cycle_id(&session.id), Err(Error::Gone(_))));
+    assert!(matches!(
+        manager.cycle_id(&session.id, &token()),
+        Err(Error::Gone(_))
+    ));
 }
 
 fn replace_data_refuses_a_stale_version(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"a": 1})), None, expires)
+        .create(&token(), data(json!({"a": 1})), None, expires)
         .unwrap();
     // The app writes while the inspector edits version 1.
     manager
@@ -356,10 +499,10 @@ fn corrupt_rows_give_typed_errors(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(data(json!({"a": 1})), None, expires)
+        .create(&token(), data(json!({"a": 1})), None, expires)
         .unwrap();
     let fine = manager
-        .create(data(json!({"b": 2})), None, expires)
+        .create(&token(), data(json!({"b": 2})), None, expires)
         .unwrap();
     db.execute(&format!(
         "UPDATE sessions SET data = '{{\"a\": tru' WHERE id = '{}'",
@@ -406,12 +549,12 @@ fn oversized_data_is_refused_whole(db: &TestDatabase) {
     let expires = manager.now() + Duration::minutes(30);
     let big = "x".repeat(200);
     assert!(matches!(
-        manager.create(data(json!({"big": big})), None, expires),
+        manager.create(&token(), data(json!({"big": big})), None, expires),
         Err(Error::TooLarge { limit: 100, .. })
     ));
     assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 0);
     let session = manager
-        .create(data(json!({"small": 1})), None, expires)
+        .create(&token(), data(json!({"small": 1})), None, expires)
         .unwrap();
     assert!(matches!(
         manager.apply(&session.id, &changes(&[("big", json!(big))]), expires),
@@ -464,13 +607,13 @@ fn set_expiry_and_delete_for_user(db: &TestDatabase) {
     let (manager, _clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let a1 = manager
-        .create(SessionData::new(), Some("a"), expires)
+        .create(&token(), SessionData::new(), Some("a"), expires)
         .unwrap();
     let a2 = manager
-        .create(SessionData::new(), Some("a"), expires)
+        .create(&token(), SessionData::new(), Some("a"), expires)
         .unwrap();
     let b = manager
-        .create(SessionData::new(), Some("b"), expires)
+        .create(&token(), SessionData::new(), Some("b"), expires)
         .unwrap();
     manager
         .set_expiry(&b.id, start() - Duration::seconds(1))
@@ -492,7 +635,7 @@ fn fake(i: u32, expires_at: DateTime<Utc>, user_id: Option<String>) -> Session {
     let created_at =
         start() - Duration::seconds(i64::from(i % 7_200)) - Duration::microseconds(i64::from(i));
     Session {
-        id: SessionId::generate(),
+        id: token().public_id(),
         user_id,
         data: data(json!({"n": i, "tag": format!("Tag{}", i % 10)})),
         expires_at,
@@ -729,6 +872,7 @@ fn concurrent_first_migrations_wait_for_each_other(db: &TestDatabase) {
     let manager = db.manager();
     manager
         .create(
+            &token(),
             SessionData::new(),
             None,
             manager.now() + Duration::minutes(1),
@@ -756,7 +900,10 @@ backend_tests!(
     created_round_trips_with_exact_timestamps,
     expired_rows_are_never_loaded,
     unknown_ids_load_nothing,
-    create_retries_on_id_collision,
+    a_token_is_never_used_twice,
+    the_table_stores_the_public_id_and_never_the_token,
+    apply_never_shortens_the_expiry,
+    replace_data_keeps_the_user_id_column_in_step,
     sixteen_threads_applying_different_keys_all_survive,
     apply_merges_into_the_current_data,
     apply_after_delete_is_gone_and_creates_nothing,
@@ -842,6 +989,6 @@ fn mysql_a_killed_lent_connection_is_replaced() {
     // The same through the manager's own queries.
     let manager = SessionManager::new(database.clone());
     db.execute(&format!("KILL {replaced}"));
-    assert!(manager.load(&SessionId::generate()).is_err());
-    assert!(manager.load(&SessionId::generate()).unwrap().is_none());
+    assert!(manager.load(&token().public_id()).is_err());
+    assert!(manager.load(&token().public_id()).unwrap().is_none());
 }

@@ -8,14 +8,26 @@
 )] // test code
 
 use chrono::{DateTime, TimeZone, Utc};
+use rocket::fairing::AdHoc;
 use rocket::figment::providers::Serialized;
+use rocket::form::FromForm;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{delete, get, post, put, routes, Build, Rocket};
-use session_fairing::{Session, SessionStore, Sessions};
+use session_fairing::{CsrfForm, CsrfHeader, CsrfToken, Session, SessionStore, Sessions};
 use shared_model::test_util::TestDatabase;
-use shared_model::{ManualClock, SessionFilter, SessionManager, StatementCounts};
+use shared_model::{
+    ManualClock, SessionFilter, SessionId, SessionManager, SessionToken, StatementCounts,
+};
+
+/// The public id of the session a cookie token names.
+pub fn pid(token: &str) -> SessionId {
+    token
+        .parse::<SessionToken>()
+        .unwrap_or_else(|_| panic!("not a token: {token:?}"))
+        .public_id()
+}
 
 // ---- the app under test ----------------------------------------------------
 
@@ -131,6 +143,44 @@ fn plain() -> &'static str {
     "no session here"
 }
 
+/// Re-asserts the user the loaded session had: a late write that carries the
+/// authentication state it read.
+#[post("/carry-user")]
+fn carry_user(session: Session<'_>) -> Status {
+    let user = session.user_id();
+    session.insert("user_id", &user).unwrap();
+    session.insert("carried", &true).unwrap();
+    Status::NoContent
+}
+
+#[get("/csrf")]
+fn csrf_token(csrf: CsrfToken<'_>) -> String {
+    csrf.value()
+}
+
+#[derive(FromForm)]
+pub struct Note {
+    note: String,
+}
+
+#[post("/note", data = "<form>")]
+fn note_form(session: Session<'_>, form: CsrfForm<Note>) -> Status {
+    session.insert("note", &form.note).unwrap();
+    Status::NoContent
+}
+
+#[post("/note-header/<note>")]
+fn note_header(session: Session<'_>, _csrf: CsrfHeader, note: &str) -> Status {
+    session.insert("note", note).unwrap();
+    Status::NoContent
+}
+
+#[post("/login-then-csrf/<user>")]
+fn login_then_csrf(session: Session<'_>, csrf: CsrfToken<'_>, user: &str) -> String {
+    session.login(user);
+    csrf.value()
+}
+
 #[derive(rocket::Responder)]
 struct Cached {
     body: &'static str,
@@ -142,7 +192,7 @@ fn cached(session: Session<'_>) -> Cached {
     session.insert("seen", &true).unwrap();
     Cached {
         body: "cached",
-        cache_control: Header::new("Cache-Control", "private, max-age=5"),
+        cache_control: Header::new("Cache-Control", "public, max-age=3600"),
     }
 }
 
@@ -155,27 +205,39 @@ pub fn app(url: &str, extra: Value) -> Rocket<Build> {
     let figment = rocket::Config::figment()
         .merge(Serialized::default("session", section))
         .merge(("log_level", "critical"));
-    rocket::custom(figment).mount(
-        "/",
-        routes![
-            info,
-            get_key,
-            typed,
-            set_key,
-            remove_key,
-            clear,
-            logout,
-            login,
-            cycle,
-            set_user,
-            flash,
-            flashes,
-            write_then_fail,
-            plain,
-            cached,
-            logout_everywhere
-        ],
-    )
+    rocket::custom(figment)
+        // Another fairing's headers, set before ours run: a failed save keeps them.
+        .attach(AdHoc::on_response("HSTS", |_, response| {
+            Box::pin(async move {
+                response.set_header(Header::new("Strict-Transport-Security", "max-age=60"));
+            })
+        }))
+        .mount(
+            "/",
+            routes![
+                info,
+                get_key,
+                typed,
+                set_key,
+                remove_key,
+                clear,
+                logout,
+                login,
+                cycle,
+                set_user,
+                flash,
+                flashes,
+                write_then_fail,
+                plain,
+                cached,
+                logout_everywhere,
+                carry_user,
+                csrf_token,
+                note_form,
+                note_header,
+                login_then_csrf
+            ],
+        )
 }
 
 pub fn start() -> DateTime<Utc> {
@@ -214,6 +276,18 @@ impl Harness {
         cookie: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.request_with(method, path, cookie, body, &[]).await
+    }
+
+    /// A request with extra headers (`Origin`, `Sec-Fetch-Site`, ...).
+    pub async fn request_with(
+        &self,
+        method: rocket::http::Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self.client.req(method, path.to_owned());
         if let Some(cookie) = cookie {
             request = request.header(Header::new("Cookie", cookie.to_owned()));
@@ -221,7 +295,37 @@ impl Harness {
         if let Some(body) = body {
             request = request.header(ContentType::JSON).body(body.to_string());
         }
+        for (name, value) in headers {
+            request = request.header(Header::new(name.to_string(), value.to_string()));
+        }
         Reply::read(request.dispatch().await).await
+    }
+
+    /// A form post (`application/x-www-form-urlencoded`) with extra headers.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        id: Option<&str>,
+        form: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(path.to_owned())
+            .header(ContentType::Form)
+            .body(form);
+        if let Some(id) = id {
+            request = request.header(Header::new("Cookie", format!("session_id={id}")));
+        }
+        for (name, value) in headers {
+            request = request.header(Header::new(name.to_string(), value.to_string()));
+        }
+        Reply::read(request.dispatch().await).await
+    }
+
+    /// The stored session a cookie token names (valid ones only).
+    pub fn stored(&self, token: &str) -> Option<shared_model::Session> {
+        self.manager().load(&pid(token)).unwrap()
     }
 
     pub async fn get(&self, path: &str, id: Option<&str>) -> Reply {
@@ -261,6 +365,8 @@ pub struct Reply {
     pub status: Status,
     pub set_cookies: Vec<String>,
     pub cache_control: Option<String>,
+    pub vary: Vec<String>,
+    pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
@@ -276,11 +382,19 @@ impl Reply {
             .headers()
             .get_one("Cache-Control")
             .map(str::to_owned);
+        let vary = response.headers().get("Vary").map(str::to_owned).collect();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|header| (header.name().to_string(), header.value().to_owned()))
+            .collect();
         let body = response.into_string().await.unwrap_or_default();
         Self {
             status,
             set_cookies,
             cache_control,
+            vary,
+            headers,
             body,
         }
     }
@@ -289,7 +403,15 @@ impl Reply {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
-    /// The session id the response sets, if it sets one (not a removal).
+    /// The header's value, if the response has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The session token the response sets, if it sets one (not a removal).
     pub fn new_id(&self) -> Option<String> {
         self.set_cookies.iter().find_map(|cookie| {
             let value = cookie.strip_prefix("session_id=")?.split(';').next()?;

@@ -47,7 +47,7 @@ pub fn connection_bar_ui(ui: &mut egui::Ui, connection: &mut ConnectionState) ->
         match (&connection.connecting, &connection.current) {
             (Some(url), _) => {
                 ui.spinner();
-                ui.label(format!("Opening {url}…"));
+                ui.label(format!("Opening {}…", shared_model::redact_url(url)));
             }
             (None, Some(current)) => {
                 ui.label(

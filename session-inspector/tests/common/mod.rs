@@ -12,7 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
-use shared_model::{Session, SessionData, SessionId, SessionManager};
+use shared_model::{Session, SessionData, SessionManager};
 
 /// A scratch database with six sessions: alice (2, active), bob (1, active),
 /// an anonymous visitor (1, active, `theme: dark`) and carol (2, expired).
@@ -41,7 +41,7 @@ fn session(
     let now = Utc::now();
     let created = now - Duration::minutes(age_minutes);
     Session {
-        id: SessionId::generate(),
+        id: shared_model::SessionToken::generate().unwrap().public_id(),
         user_id: user.map(str::to_owned),
         data: data(data_value),
         expires_at: now + Duration::minutes(expires_in_minutes),
