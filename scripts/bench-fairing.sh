@@ -8,8 +8,11 @@
 # Peak memory is each app's VmHWM after its runs.
 #
 # Routes (session-fairing/examples/bench_app.rs): GET /read reads one session
-# value; POST /write increments it. The read run uses one session; the write run
-# rotates over 64 sessions, one per simulated client. wrk: 2 threads, 32 connections.
+# value; POST /write increments it; GET /plain is a route of the sessions app
+# without the guard, requested with a valid session cookie (lazy loading: it
+# should cost what the bare route costs). The read run uses one session; the
+# write run rotates over 64 sessions, one per simulated client. wrk: 2 threads,
+# 32 connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -86,8 +89,13 @@ bench_backend() { # name url
     read -r hop_rps hop_p50 hop_p99 _ _ <<<"$(run bare "$bare" GET /hop)"
     echo "| $name | bare GET /hop (one spawn_blocking, no database) | $hop_rps | $(python3 -c "print(f'{$hop_rps/$bare_rps*100:.0f}%')") | $hop_p50 | $hop_p99 | 0 | 0 | 0 |"
     new_session "$sessions" >"$work/one.ids"
-    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
     local before after n
+    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /plain "$work/one.ids")"
+    before="$(statements "$counted")"
+    read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /plain "$work/one.ids")"
+    after="$(statements "$counted")"
+    echo "| $name | sessions app, GET /plain without the guard, with a valid cookie | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
+    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
     before="$(statements "$counted")"
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /read "$work/one.ids")"
     after="$(statements "$counted")"

@@ -55,6 +55,15 @@ fn requests(c: &mut Criterion) {
                 .into_string()
         })
     });
+    group.bench_function("no_guard_with_cookie", |b| {
+        b.iter(|| {
+            sessions
+                .get("/plain")
+                .header(Header::new("Cookie", cookie.clone()))
+                .dispatch()
+                .into_string()
+        })
+    });
     group.bench_function("bare_write", |b| {
         b.iter(|| bare.post("/write").dispatch().into_string())
     });

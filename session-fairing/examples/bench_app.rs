@@ -4,7 +4,8 @@
 //! `BENCH_MODE=bare` serves `GET /read` and `POST /write` without sessions, and
 //! `GET /hop` (one `spawn_blocking` round trip, no database);
 //! `BENCH_MODE=sessions` (default) serves them through the `Session` guard, plus
-//! `GET /statements` (database statements so far, as JSON). Port and database come
+//! `GET /plain` (a route without the guard) and `GET /statements` (database
+//! statements so far, as JSON). Port and database come
 //! from Rocket's config (`ROCKET_PORT`, `ROCKET_SESSION`).
 
 #[path = "bench_routes/mod.rs"]

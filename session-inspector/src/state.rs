@@ -596,6 +596,18 @@ mod tests {
     }
 
     #[test]
+    fn recent_connections_never_keep_a_password() {
+        let mut connection = ConnectionState::default();
+        connection.remember("postgres://app:hunter2@db/app?sslmode=require&password=x");
+        connection.remember("postgres://app@db/app?sslmode=require");
+        assert_eq!(
+            connection.recent,
+            vec!["postgres://app@db/app?sslmode=require"]
+        );
+        assert!(!format!("{:?}", connection.recent).contains("hunter2"));
+    }
+
+    #[test]
     fn recent_connections_are_unique_and_bounded() {
         let mut connection = ConnectionState::default();
         for i in 0..15 {

@@ -599,6 +599,43 @@ fn recent_connections_are_remembered_across_restarts() {
     );
 }
 
+/// A password an older version persisted is dropped at start and never
+/// written back; the list shows the URL without it.
+#[test]
+fn persisted_recent_connections_lose_their_passwords() {
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    let mut storage = MemoryStorage::default();
+    eframe::set_value(
+        &mut storage,
+        "recent-connections",
+        &vec!["postgres://app:hunter2@db.internal/app?sslpassword=k2".to_owned()],
+    );
+    let mut harness = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_eframe(|cc| {
+            InspectorApp::new(
+                &cc.egui_ctx,
+                AppOptions {
+                    database_url: fixture.url(),
+                    ..AppOptions::default()
+                },
+                Some(&storage),
+            )
+        });
+    harness.run();
+    let recent = harness.state().state().connection.recent.clone();
+    assert!(
+        recent.contains(&"postgres://app@db.internal/app".to_owned()),
+        "{recent:?}"
+    );
+    let mut saved = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut saved);
+    let persisted: Vec<String> = eframe::get_value(&saved, "recent-connections").unwrap();
+    assert!(!persisted.concat().contains("hunter2"), "{persisted:?}");
+    assert!(!persisted.concat().contains("k2"), "{persisted:?}");
+}
+
 #[test]
 fn a_session_named_at_launch_is_selected() {
     let db = TestDatabase::sqlite();
