@@ -1,5 +1,6 @@
 //! The session fairing's demo: the seed framework's login, profile, logout and
-//! flash examples, a cart and a small JSON API, as a real Rocket app.
+//! flash examples, a cart, a small JSON API, a health check and a stylesheet
+//! served by Rocket's `FileServer`, as a real Rocket app.
 //!
 //! `cargo run -p demo-app` serves it on <http://127.0.0.1:8000> with an SQLite
 //! file `db.sqlite` in the working directory; see `demo-app/README.md`.
@@ -10,6 +11,7 @@
 use rocket::fairing::AdHoc;
 use rocket::figment::providers::Serialized;
 use rocket::figment::Figment;
+use rocket::fs::{relative, FileServer};
 use rocket::{Build, Rocket};
 use session_fairing::Sessions;
 
@@ -77,6 +79,10 @@ pub fn rocket() -> Rocket<Build> {
     rocket_from(figment())
 }
 
+/// The directory served at `/static` (the stylesheet), found through the
+/// source tree: the demo runs from a checkout.
+const STATIC_DIR: &str = relative!("static");
+
 /// The demo configured from `figment` (tests merge a scratch database in).
 #[must_use]
 pub fn rocket_from(figment: Figment) -> Rocket<Build> {
@@ -84,22 +90,42 @@ pub fn rocket_from(figment: Figment) -> Rocket<Build> {
         .attach(Sessions::fairing())
         // After `Sessions`: it has validated the config and migrated `sessions`.
         .attach(AdHoc::try_on_ignite("Demo users", open_users))
+        .attach(AdHoc::try_on_ignite("Static files", mount_static))
         .mount("/", routes::routes())
         .register("/", routes::catchers())
 }
 
+/// Mounts [`STATIC_DIR`] at `/static`. No session guard runs there: a
+/// stylesheet costs no database work, whatever cookie comes with it. Checked
+/// here because `FileServer` panics on a missing directory; this fails the
+/// launch with a message instead.
+async fn mount_static(rocket: Rocket<Build>) -> rocket::fairing::Result {
+    if std::path::Path::new(STATIC_DIR).is_dir() {
+        Ok(rocket.mount("/static", FileServer::from(STATIC_DIR)))
+    } else {
+        log::error!(
+            "demo: the static directory {STATIC_DIR} is missing; run the demo from its source tree"
+        );
+        Err(rocket)
+    }
+}
+
 /// Opens the `users` table in the session database, migrates it and creates
-/// the demo accounts that are missing.
+/// the demo accounts that are missing. With `session.run_migrations = false`
+/// it does neither, so the demo starts while its database is down, as the
+/// `Sessions` fairing does (requests needing the database get `503`).
 async fn open_users(rocket: Rocket<Build>) -> rocket::fairing::Result {
     let Some(manager) = session_fairing::manager(&rocket) else {
         log::error!("demo users: the Sessions fairing did not start");
         return Err(rocket);
     };
     let db = manager.database().clone();
-    let opened = rocket::tokio::task::spawn_blocking(move || open_users_blocking(db))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))
-        .and_then(|opened| opened);
+    let prepare_tables = session_fairing::settings(&rocket).is_some_and(|s| s.run_migrations);
+    let opened =
+        rocket::tokio::task::spawn_blocking(move || open_users_blocking(db, prepare_tables))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))
+            .and_then(|opened| opened);
     match opened {
         Ok(users) => Ok(rocket.manage(users)),
         Err(error) => {
@@ -109,13 +135,17 @@ async fn open_users(rocket: Rocket<Build>) -> rocket::fairing::Result {
     }
 }
 
-fn open_users_blocking(db: shared_model::Database) -> Result<Users> {
+fn open_users_blocking(db: shared_model::Database, prepare_tables: bool) -> Result<Users> {
     let users = Users::new(db);
-    for version in users.run_migrations()? {
-        log::info!("demo users: applied migration {version}");
-    }
-    for username in users.ensure_demo_users()? {
-        log::info!("demo users: created demo user {username}");
+    if prepare_tables {
+        for version in users.run_migrations()? {
+            log::info!("demo users: applied migration {version}");
+        }
+        for username in users.ensure_demo_users()? {
+            log::info!("demo users: created demo user {username}");
+        }
+    } else {
+        log::info!("demo users: run_migrations is off; not migrating `users` nor creating the demo accounts");
     }
     // Hash the decoy now, so the first unknown-username login is not the slow one.
     if users::decoy_hash().is_none() {

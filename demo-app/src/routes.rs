@@ -1,17 +1,26 @@
-//! The routes: the seed's login/profile/logout/flash examples, a cart and a
-//! small JSON API. Handlers touch only the session (the fairing loads and saves
-//! it); only `POST /login` queries the database itself.
+//! The routes: the seed's login/profile/logout/flash examples, a cart, a
+//! small JSON API and a health check. Handlers touch only the session (the
+//! fairing loads and saves it); only `POST /login` queries the database itself.
+//!
+//! Cross-site request forgery: every state-changing route takes a guard of
+//! `session_fairing` (`Session`, `CsrfForm`), which refuses a request a browser
+//! marks as coming from another site. HTML forms also carry the session's
+//! token (a hidden field rendered from `CsrfToken`) and their handlers take
+//! `CsrfForm`, which refuses a post with a stored session but without the
+//! token. The JSON API needs no token: browsers cannot send its `PUT`/`DELETE`
+//! or JSON bodies across sites without CORS, which the demo does not enable,
+//! and its bodiless `POST`s are left to the origin check.
 
 use chrono::SecondsFormat;
 use maud::Markup;
-use rocket::form::{Form, FromForm};
+use rocket::form::FromForm;
 use rocket::http::Status;
 use rocket::response::{self, Redirect, Responder};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{
     catch, catchers, delete, get, post, put, routes, uri, Catcher, Request, Route, State,
 };
-use session_fairing::Session;
+use session_fairing::{CsrfForm, CsrfToken, NoFields, Session};
 
 use crate::users::Users;
 use crate::views::{self, Nav, Summary};
@@ -26,6 +35,7 @@ const USERNAME: &str = "username";
 const IS_AUTHENTICATED: &str = "is_authenticated";
 const CART: &str = "cart";
 const COUNTER: &str = "counter";
+const LAST_SEEN: &str = "last_seen";
 
 /// Keys only `/login` and `/logout` may change: writing them through the API
 /// would let anyone claim to be logged in.
@@ -33,6 +43,7 @@ const RESERVED_KEYS: [&str; 3] = [USER_ID, USERNAME, IS_AUTHENTICATED];
 
 pub fn routes() -> Vec<Route> {
     routes![
+        healthz,
         home,
         login_form,
         login_submit,
@@ -42,6 +53,7 @@ pub fn routes() -> Vec<Route> {
         cart_page,
         api_session,
         api_counter,
+        api_heartbeat,
         api_put_key,
         api_delete_key,
     ]
@@ -61,8 +73,13 @@ fn logged_in(session: &Session<'_>) -> Option<String> {
     }
 }
 
-fn nav(username: Option<&str>) -> Nav<'_> {
-    username.map_or(Nav::Guest, Nav::User)
+/// The navigation bar for `username`; a signed-in user's has the logout form,
+/// which needs the session's CSRF token.
+fn nav<'a>(username: Option<&'a str>, csrf_token: &'a str) -> Nav<'a> {
+    username.map_or(Nav::Guest, |username| Nav::User {
+        username,
+        csrf_token,
+    })
 }
 
 fn expiry(session: &Session<'_>) -> String {
@@ -100,8 +117,15 @@ impl<'r> Responder<'r, 'static> for Failure {
     }
 }
 
+/// For load balancers and uptime checks: no session guard, so it answers
+/// without touching the database, whatever cookie comes along.
+#[get("/healthz")]
+fn healthz() -> &'static str {
+    "ok"
+}
+
 #[get("/")]
-fn home(session: Session<'_>) -> Markup {
+fn home(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
     let flashes = session.take_flashes();
     let username = logged_in(&session);
     let summary = Summary {
@@ -113,14 +137,22 @@ fn home(session: Session<'_>) -> Markup {
         counter: session.get::<i64>(COUNTER),
         expires_at: expiry(&session),
     };
-    views::home(nav(username.as_deref()), &flashes, &summary)
+    let csrf_token = csrf.value();
+    views::home(nav(username.as_deref(), &csrf_token), &flashes, &summary)
 }
 
 #[get("/login")]
-fn login_form(session: Session<'_>) -> Markup {
+fn login_form(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
     let flashes = session.take_flashes();
     let username = logged_in(&session);
-    views::login(nav(username.as_deref()), &flashes, "", None)
+    let csrf_token = csrf.value();
+    views::login(
+        nav(username.as_deref(), &csrf_token),
+        &flashes,
+        &csrf_token,
+        "",
+        None,
+    )
 }
 
 #[derive(Debug, FromForm)]
@@ -136,19 +168,25 @@ enum LoginOutcome {
     Refused(Markup),
 }
 
+/// `CsrfForm`: a signed-in user's session cannot be switched to another
+/// account by a forged post (login CSRF). A first login, without a stored
+/// session, has no token to check and relies on the origin check.
 #[post("/login", data = "<form>")]
 async fn login_submit(
     session: Session<'_>,
+    csrf: CsrfToken<'_>,
     users: &State<Users>,
-    form: Form<Credentials>,
+    form: CsrfForm<Credentials>,
 ) -> Result<LoginOutcome, Failure> {
     let Credentials { username, password } = form.into_inner();
     let typed = username.trim().to_owned();
     let Some(user) = users.authenticate(typed.clone(), password).await? else {
         let current = logged_in(&session);
+        let csrf_token = csrf.value();
         return Ok(LoginOutcome::Refused(views::login(
-            nav(current.as_deref()),
+            nav(current.as_deref(), &csrf_token),
             &[],
+            &csrf_token,
             &typed,
             Some("Invalid username or password."),
         )));
@@ -163,7 +201,7 @@ async fn login_submit(
 }
 
 #[get("/profile")]
-fn profile(session: Session<'_>) -> Result<Markup, Box<Redirect>> {
+fn profile(session: Session<'_>, csrf: CsrfToken<'_>) -> Result<Markup, Box<Redirect>> {
     let user_id = session.get_value(USER_ID).map(|value| match value {
         Value::String(text) => text,
         other => other.to_string(),
@@ -171,6 +209,7 @@ fn profile(session: Session<'_>) -> Result<Markup, Box<Redirect>> {
     match (logged_in(&session), user_id) {
         (Some(username), Some(user_id)) => Ok(views::profile(
             &session.take_flashes(),
+            &csrf.value(),
             &username,
             &user_id,
             &expiry(&session),
@@ -182,8 +221,10 @@ fn profile(session: Session<'_>) -> Result<Markup, Box<Redirect>> {
     }
 }
 
-#[post("/logout")]
-fn logout(session: Session<'_>) -> Redirect {
+/// A form post (the nav's button), so a forged one is refused by `CsrfForm`:
+/// logging someone out is a change they did not ask for.
+#[post("/logout", data = "<_form>")]
+fn logout(session: Session<'_>, _form: CsrfForm<NoFields>) -> Redirect {
     session.delete();
     // Goes into a brand-new session, so the next page can show it.
     session.flash("You have been logged out.", "info");
@@ -196,7 +237,7 @@ struct CartItem {
 }
 
 #[post("/cart", data = "<form>")]
-fn cart_add(session: Session<'_>, form: Form<CartItem>) -> Result<Redirect, Failure> {
+fn cart_add(session: Session<'_>, form: CsrfForm<CartItem>) -> Result<Redirect, Failure> {
     let item = form.item.trim();
     let mut cart: Vec<String> = session.get(CART).unwrap_or_default();
     if item.is_empty() {
@@ -219,11 +260,17 @@ fn cart_add(session: Session<'_>, form: Form<CartItem>) -> Result<Redirect, Fail
 }
 
 #[get("/cart")]
-fn cart_page(session: Session<'_>) -> Markup {
+fn cart_page(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
     let flashes = session.take_flashes();
     let username = logged_in(&session);
     let items: Vec<String> = session.get(CART).unwrap_or_default();
-    views::cart(nav(username.as_deref()), &flashes, &items)
+    let csrf_token = csrf.value();
+    views::cart(
+        nav(username.as_deref(), &csrf_token),
+        &flashes,
+        &csrf_token,
+        &items,
+    )
 }
 
 #[get("/api/session")]
@@ -241,6 +288,31 @@ fn api_counter(session: Session<'_>) -> Result<Json<Value>, Failure> {
     let counter = session.get::<i64>(COUNTER).unwrap_or(0).saturating_add(1);
     session.insert(COUNTER, &counter)?;
     Ok(Json(json!({ "counter": counter })))
+}
+
+#[derive(Responder)]
+enum HeartbeatOutcome {
+    Done(Status),
+    #[response(status = 401)]
+    SignedOut(Json<Value>),
+}
+
+/// What a single-page app sends to keep a login fresh: records when the user
+/// was last seen and writes back the `user_id` it loaded, as apps that refresh
+/// their login state on activity do. Guests get `401` and nothing is stored.
+/// If a logout ends the session while this request runs, the save is refused
+/// (`409`): the write never logs the user back in.
+#[post("/api/heartbeat")]
+fn api_heartbeat(session: Session<'_>) -> Result<HeartbeatOutcome, Failure> {
+    let (Some(_), Some(user_id)) = (logged_in(&session), session.get_value(USER_ID)) else {
+        return Ok(HeartbeatOutcome::SignedOut(Json(
+            json!({ "error": "not signed in" }),
+        )));
+    };
+    session.insert(USER_ID, &user_id)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    session.insert(LAST_SEEN, &now)?;
+    Ok(HeartbeatOutcome::Done(Status::NoContent))
 }
 
 #[derive(Responder)]
@@ -296,6 +368,7 @@ fn any_error(status: Status, request: &Request<'_>) -> ErrorPage {
     let explanation = match status.code {
         404 => "There is no page at this address.",
         400 | 422 => "The form was incomplete or malformed.",
+        403 => "The form was out of date or came from another site, so nothing was changed. Go back, reload the page and try again.",
         503 => "The session store is unavailable right now; please try again shortly.",
         code if code >= 500 => "Something went wrong on our side; nothing was saved.",
         _ => "The request could not be completed.",

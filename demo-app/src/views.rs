@@ -1,15 +1,21 @@
 //! The HTML pages, as maud templates (compiled in; no template files at run time).
 
 use maud::{html, Markup, DOCTYPE};
-use session_fairing::Flash;
+use session_fairing::{Flash, CSRF_FIELD};
 
 /// Who the navigation bar shows.
 #[derive(Debug, Clone, Copy)]
 pub enum Nav<'a> {
     /// Not logged in: a "Log in" link.
     Guest,
-    /// Logged in as this username: "Profile" and a "Log out" button.
-    User(&'a str),
+    /// Logged in: "Profile" and a "Log out" button, a form that carries the
+    /// session's CSRF token.
+    User {
+        /// Shown as "Signed in as …".
+        username: &'a str,
+        /// The masked token for the logout form (`CsrfToken::value`).
+        csrf_token: &'a str,
+    },
     /// Error pages, rendered without a session.
     Plain,
 }
@@ -30,42 +36,10 @@ pub struct Summary {
     pub expires_at: String,
 }
 
-const STYLE: &str = r#"
-:root { --fg: #1f2933; --muted: #616e7c; --accent: #3a5bd9; --bg: #f5f7fa; --line: #e4e7eb; }
-* { box-sizing: border-box; }
-a { color: var(--accent); }
-body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--fg); background: var(--bg); }
-header { background: #1f2933; color: #fff; }
-.bar { max-width: 760px; margin: 0 auto; padding: .7rem 1.25rem; display: flex; align-items: center; gap: 1.1rem; }
-.brand { font-weight: 700; color: #fff; text-decoration: none; margin-right: auto; }
-nav { display: flex; align-items: center; gap: 1.1rem; }
-nav a { color: #cbd2d9; text-decoration: none; }
-nav a:hover { color: #fff; }
-nav form { margin: 0; }
-.who { color: #9aa5b1; font-size: .9rem; }
-button, .button { font: inherit; cursor: pointer; border: 0; border-radius: 6px; padding: .45rem 1rem; background: var(--accent); color: #fff; text-decoration: none; display: inline-block; }
-nav button { background: transparent; border: 1px solid #52606d; color: #e4e7eb; padding: .2rem .75rem; }
-main { max-width: 760px; margin: 2rem auto; padding: 0 1.25rem; }
-h1 { margin: 0 0 1.25rem; font-size: 1.9rem; }
-h2 { margin: 0 0 .75rem; font-size: 1.15rem; }
-.card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 1.2rem 1.5rem; margin-bottom: 1.25rem; }
-.flash { border-radius: 8px; padding: .65rem 1rem; margin-bottom: 1rem; border-left: 5px solid; }
-.flash.success { background: #e3f9e5; border-color: #31b237; color: #0e5814; }
-.flash.info { background: #e6f6ff; border-color: #2186eb; color: #03449e; }
-.flash.warning { background: #fffbea; border-color: #f0b429; color: #8d2b0b; }
-.flash.error { background: #ffe3e3; border-color: #e12d39; color: #610316; }
-label { display: block; font-weight: 600; margin: .8rem 0 .3rem; }
-input[type=text], input[type=password] { width: 100%; font: inherit; padding: .5rem .65rem; border: 1px solid #cbd2d9; border-radius: 6px; }
-form.inline { display: flex; gap: .6rem; margin-top: 1rem; }
-form.inline input { flex: 1; }
-.actions { margin-top: 1.2rem; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1.5rem; margin: 0; }
-dt { color: var(--muted); }
-dd { margin: 0; }
-ul.items { margin: 0; padding-left: 1.2rem; }
-code { background: #eef1f5; padding: .1rem .35rem; border-radius: 4px; font-size: .9em; }
-.muted { color: var(--muted); }
-"#;
+/// Where the stylesheet is served (`static/style.css`, through Rocket's
+/// `FileServer`): a file, so browsers cache it and fetching it costs the app
+/// no session work.
+const STYLESHEET: &str = "/static/style.css";
 
 /// The CSS class for a flash category; unknown categories look like `info`.
 fn flash_class(category: &str) -> &'static str {
@@ -87,10 +61,11 @@ fn nav(nav: Nav<'_>) -> Markup {
                     a href="/cart" { "Cart" }
                     @match nav {
                         Nav::Guest => { a href="/login" { "Log in" } }
-                        Nav::User(username) => {
+                        Nav::User { username, csrf_token } => {
                             a href="/profile" { "Profile" }
                             span.who { "Signed in as " strong { (username) } }
                             form method="post" action="/logout" {
+                                (csrf_field(csrf_token))
                                 button type="submit" { "Log out" }
                             }
                         }
@@ -102,6 +77,12 @@ fn nav(nav: Nav<'_>) -> Markup {
     }
 }
 
+/// The hidden field that carries the session's CSRF token in every form:
+/// `CsrfForm` refuses a signed-in (stored-session) post without it.
+fn csrf_field(csrf_token: &str) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(csrf_token); }
+}
+
 /// The page frame: navigation, flashes, then `body`.
 pub fn layout(title: &str, who: Nav<'_>, flashes: &[Flash], body: Markup) -> Markup {
     html! {
@@ -111,7 +92,7 @@ pub fn layout(title: &str, who: Nav<'_>, flashes: &[Flash], body: Markup) -> Mar
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Session demo" }
-                style { (maud::PreEscaped(STYLE)) }
+                link rel="stylesheet" href=(STYLESHEET);
             }
             body {
                 (nav(who))
@@ -131,12 +112,12 @@ pub fn layout(title: &str, who: Nav<'_>, flashes: &[Flash], body: Markup) -> Mar
 /// `GET /`.
 pub fn home(who: Nav<'_>, flashes: &[Flash], summary: &Summary) -> Markup {
     let greeting = match who {
-        Nav::User(username) => username,
+        Nav::User { username, .. } => username,
         Nav::Guest | Nav::Plain => "guest",
     };
     let body = html! {
         h1 { "Hello, " (greeting) }
-        @if matches!(who, Nav::User(_)) {
+        @if matches!(who, Nav::User { .. }) {
             div.card {
                 h2 { "Your session" }
                 dl {
@@ -190,7 +171,13 @@ fn items_label(count: usize) -> String {
 }
 
 /// `GET /login`, and `POST /login` when the credentials are wrong (`error`).
-pub fn login(who: Nav<'_>, flashes: &[Flash], username: &str, error: Option<&str>) -> Markup {
+pub fn login(
+    who: Nav<'_>,
+    flashes: &[Flash],
+    csrf_token: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Markup {
     let body = html! {
         h1 { "Log in" }
         @if let Some(error) = error {
@@ -198,6 +185,7 @@ pub fn login(who: Nav<'_>, flashes: &[Flash], username: &str, error: Option<&str
         }
         div.card {
             form method="post" action="/login" {
+                (csrf_field(csrf_token))
                 label for="username" { "Username" }
                 input #username type="text" name="username" value=(username)
                     autocomplete="username" required autofocus;
@@ -216,7 +204,13 @@ pub fn login(who: Nav<'_>, flashes: &[Flash], username: &str, error: Option<&str
 }
 
 /// `GET /profile` for a logged-in user.
-pub fn profile(flashes: &[Flash], username: &str, user_id: &str, expires_at: &str) -> Markup {
+pub fn profile(
+    flashes: &[Flash],
+    csrf_token: &str,
+    username: &str,
+    user_id: &str,
+    expires_at: &str,
+) -> Markup {
     let body = html! {
         h1 { "Profile" }
         div.card {
@@ -230,11 +224,15 @@ pub fn profile(flashes: &[Flash], username: &str, user_id: &str, expires_at: &st
             }
         }
     };
-    layout("Profile", Nav::User(username), flashes, body)
+    let who = Nav::User {
+        username,
+        csrf_token,
+    };
+    layout("Profile", who, flashes, body)
 }
 
 /// `GET /cart`.
-pub fn cart(who: Nav<'_>, flashes: &[Flash], items: &[String]) -> Markup {
+pub fn cart(who: Nav<'_>, flashes: &[Flash], csrf_token: &str, items: &[String]) -> Markup {
     let body = html! {
         h1 { "Cart" }
         div.card {
@@ -246,6 +244,7 @@ pub fn cart(who: Nav<'_>, flashes: &[Flash], items: &[String]) -> Markup {
                 }
             }
             form.inline method="post" action="/cart" {
+                (csrf_field(csrf_token))
                 input type="text" name="item" aria-label="Item" placeholder="e.g. a teapot"
                     maxlength=(crate::routes::MAX_ITEM_CHARS) required;
                 button type="submit" { "Add to cart" }

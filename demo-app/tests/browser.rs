@@ -1,6 +1,9 @@
 //! A real browser: Debian's headless Chromium, driven over WebDriver by
 //! chromedriver, against the demo binary on a loopback port with a scratch
-//! SQLite file. It saves a screenshot of the logged-in home page in Cargo's
+//! SQLite file. It submits every form of the demo through its page (login,
+//! add to cart, logout), then opens pages of a second site (a listener on
+//! `localhost`, while the demo is on `127.0.0.1`) that post forms to the demo,
+//! and checks they are refused and change nothing. It saves a screenshot of the logged-in home page in Cargo's
 //! scratch directory for tests (`CARGO_TARGET_TMPDIR`), or to the README's
 //! `docs/demo-home.png` when `UPDATE_SCREENSHOTS=1` (so CI runs leave the tree clean).
 //!
@@ -13,8 +16,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{free_port, wait_until_serving, Demo, Process, START_DEADLINE};
@@ -104,8 +111,9 @@ async fn a_browser_logs_in_shops_and_logs_out() {
             )
         });
 
+    let attacker = AttackerSite::start(&demo);
     // Always quit the browser, then report.
-    let outcome = scenario(&browser, &demo).await;
+    let outcome = scenario(&browser, &demo, &attacker).await;
     let closed = browser.close().await;
     if let Err(message) = outcome {
         panic!("{message}\n--- demo log ---\n{}", demo.log_text());
@@ -113,36 +121,14 @@ async fn a_browser_logs_in_shops_and_logs_out() {
     closed.expect("close the browser");
 }
 
-/// The user's walk through the demo; `Err` says which step failed.
-async fn scenario(browser: &Client, demo: &Demo) -> Result<(), String> {
+/// The user's walk through the demo, submitting every form through the page
+/// (the hidden CSRF token makes the signed-in posts work), then a second site
+/// forging posts; `Err` says which step failed.
+async fn scenario(browser: &Client, demo: &Demo, attacker: &AttackerSite) -> Result<(), String> {
     let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
 
-    // Log in through the form.
-    browser
-        .goto(&demo.url("/login"))
-        .await
-        .map_err(step("open /login"))?;
-    browser
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .map_err(step("username field"))?
-        .send_keys("alice")
-        .await
-        .map_err(step("type the username"))?;
-    browser
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .map_err(step("password field"))?
-        .send_keys("wonderland")
-        .await
-        .map_err(step("type the password"))?;
-    browser
-        .find(Locator::Css("main form button[type=submit]"))
-        .await
-        .map_err(step("login button"))?
-        .click()
-        .await
-        .map_err(step("submit the login form"))?;
+    // Log in through the form (a first visit: no session yet).
+    log_in(browser, demo, "alice", "wonderland").await?;
 
     // The welcome flash, on the home page.
     let flash = browser
@@ -157,6 +143,18 @@ async fn scenario(browser: &Client, demo: &Demo) -> Result<(), String> {
     )?;
     check_eq(path_of(browser).await?, "/".to_owned())?;
     check_contains(&heading(browser).await?, "Hello, alice")?;
+    // Styled by the stylesheet `/static` serves (the accent colour of buttons).
+    let button = browser
+        .find(Locator::Css("a.button"))
+        .await
+        .map_err(step("the profile button"))?;
+    check_eq(
+        button
+            .css_value("background-color")
+            .await
+            .map_err(step("button colour"))?,
+        "rgba(58, 91, 217, 1)".to_owned(),
+    )?;
 
     let png = browser.screenshot().await.map_err(step("screenshot"))?;
     std::fs::write(screenshot_path(), png).map_err(|e| format!("write the screenshot: {e}"))?;
@@ -184,64 +182,15 @@ async fn scenario(browser: &Client, demo: &Demo) -> Result<(), String> {
         .map_err(step("flashes after reload"))?;
     check_eq(flashes.len(), 0)?;
 
-    // Two cart items.
-    browser
-        .goto(&demo.url("/cart"))
-        .await
-        .map_err(step("open /cart"))?;
-    for (count, item) in ["Teapot", "Earl Grey tea"].into_iter().enumerate() {
-        browser
-            .find(Locator::Css("input[name=item]"))
-            .await
-            .map_err(step("item field"))?
-            .send_keys(item)
-            .await
-            .map_err(step("type an item"))?;
-        browser
-            .find(Locator::Css("main form button[type=submit]"))
-            .await
-            .map_err(step("add button"))?
-            .click()
-            .await
-            .map_err(step("add to cart"))?;
-        browser
-            .wait()
-            .at_most(PAGE_DEADLINE)
-            .for_element(Locator::Css(&format!(
-                "#cart-items li:nth-child({})",
-                count + 1
-            )))
-            .await
-            .map_err(step("the new cart item"))?;
-    }
-    let mut items = Vec::new();
-    for element in browser
-        .find_all(Locator::Css("#cart-items li"))
-        .await
-        .map_err(step("cart items"))?
-    {
-        items.push(element.text().await.map_err(step("item text"))?);
-    }
-    check_eq(items, vec!["Teapot".to_owned(), "Earl Grey tea".to_owned()])?;
-
-    // Log out with the nav's button.
-    browser
-        .find(Locator::Css("nav form[action='/logout'] button"))
-        .await
-        .map_err(step("logout button"))?
-        .click()
-        .await
-        .map_err(step("log out"))?;
-    let flash = browser
-        .wait()
-        .at_most(PAGE_DEADLINE)
-        .for_element(Locator::Css(".flash.info"))
-        .await
-        .map_err(step("the logout flash"))?;
+    // Two cart items, signed in: each post needs the form's token.
+    add_to_cart(browser, demo, &["Teapot", "Earl Grey tea"]).await?;
     check_eq(
-        flash.text().await.map_err(step("flash text"))?,
-        "You have been logged out.",
+        cart_items(browser).await?,
+        vec!["Teapot".to_owned(), "Earl Grey tea".to_owned()],
     )?;
+
+    // Log out with the nav's button (a form with the token).
+    log_out(browser).await?;
     check_contains(&heading(browser).await?, "Hello, guest")?;
     let cookie = browser
         .get_named_cookie("session_id")
@@ -251,7 +200,292 @@ async fn scenario(browser: &Client, demo: &Demo) -> Result<(), String> {
     if cookie.value() == logged_in_id {
         return Err("logout kept the logged-in session id".into());
     }
+
+    // A guest with a session (a cart) logs in as bob: the login form's post
+    // carries the guest session's token, and the cart comes along.
+    add_to_cart(browser, demo, &["Kettle"]).await?;
+    log_in(browser, demo, "bob", "builder").await?;
+    browser
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css(".flash.success"))
+        .await
+        .map_err(step("bob's welcome flash"))?;
+    check_contains(&heading(browser).await?, "Hello, bob")?;
+
+    // Another site auto-posts an item to the cart: 403, the cart unchanged,
+    // still bob. (The demo is on 127.0.0.1, the attacker on localhost: another
+    // site to the browser, which sends `Origin` and `Sec-Fetch-Site: cross-site`.)
+    forged(browser, &attacker.url("/add-to-cart"), "/cart").await?;
+    open(
+        browser,
+        &demo.url("/cart"),
+        "the cart after the forged post",
+    )
+    .await?;
+    check_eq(cart_items(browser).await?, vec!["Kettle".to_owned()])?;
+    check_contains(&signed_in_as(browser).await?, "bob")?;
+
+    // Signed out, another site auto-posts alice's credentials to /login (login
+    // CSRF: the victim would act as alice): 403, and the browser stays a guest.
+    log_out(browser).await?;
+    forged(browser, &attacker.url("/login-as-alice"), "/login").await?;
+    open(browser, &demo.url("/"), "home after the forged login").await?;
+    check_contains(&heading(browser).await?, "Hello, guest")?;
+    let session = browser
+        .execute(
+            "return fetch('/api/session').then(response => response.json())",
+            Vec::new(),
+        )
+        .await
+        .map_err(step("/api/session from the page"))?;
+    check_eq(session["user_id"].clone(), serde_json::Value::Null)?;
+    check_eq(session["data"].get("username").cloned(), None)?;
     Ok(())
+}
+
+/// Opens `url` and waits for the demo's page heading.
+async fn open(browser: &Client, url: &str, what: &str) -> Result<(), String> {
+    browser
+        .goto(url)
+        .await
+        .map_err(|e| format!("open {what}: {e}"))?;
+    browser
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css("main h1"))
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    Ok(())
+}
+
+/// Types into the field called `name` on the current page.
+async fn type_into(browser: &Client, name: &str, text: &str) -> Result<(), String> {
+    browser
+        .find(Locator::Css(&format!("main input[name={name}]")))
+        .await
+        .map_err(|e| format!("the {name} field: {e}"))?
+        .send_keys(text)
+        .await
+        .map_err(|e| format!("type into {name}: {e}"))
+}
+
+/// Clicks the submit button of the page's form (in `main`, not the nav's).
+async fn submit(browser: &Client, what: &str) -> Result<(), String> {
+    browser
+        .find(Locator::Css("main form button[type=submit]"))
+        .await
+        .map_err(|e| format!("the {what} button: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("submit {what}: {e}"))
+}
+
+async fn log_in(
+    browser: &Client,
+    demo: &Demo,
+    username: &str,
+    password: &str,
+) -> Result<(), String> {
+    open(browser, &demo.url("/login"), "/login").await?;
+    type_into(browser, "username", username).await?;
+    type_into(browser, "password", password).await?;
+    submit(browser, "login").await
+}
+
+/// Adds `items` through the cart page's form, one post each.
+async fn add_to_cart(browser: &Client, demo: &Demo, items: &[&str]) -> Result<(), String> {
+    open(browser, &demo.url("/cart"), "/cart").await?;
+    let before = cart_items(browser).await?.len();
+    for (added, item) in items.iter().enumerate() {
+        type_into(browser, "item", item).await?;
+        submit(browser, "add to cart").await?;
+        browser
+            .wait()
+            .at_most(PAGE_DEADLINE)
+            .for_element(Locator::Css(&format!(
+                "#cart-items li:nth-child({})",
+                before + added + 1
+            )))
+            .await
+            .map_err(|e| format!("the new cart item {item:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn cart_items(browser: &Client) -> Result<Vec<String>, String> {
+    let mut items = Vec::new();
+    for element in browser
+        .find_all(Locator::Css("#cart-items li"))
+        .await
+        .map_err(|e| format!("cart items: {e}"))?
+    {
+        items.push(
+            element
+                .text()
+                .await
+                .map_err(|e| format!("item text: {e}"))?,
+        );
+    }
+    Ok(items)
+}
+
+/// Clicks the nav's "Log out" and waits for the logout flash.
+async fn log_out(browser: &Client) -> Result<(), String> {
+    browser
+        .find(Locator::Css("nav form[action='/logout'] button"))
+        .await
+        .map_err(|e| format!("logout button: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("log out: {e}"))?;
+    let flash = browser
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css(".flash.info"))
+        .await
+        .map_err(|e| format!("the logout flash: {e}"))?;
+    check_eq(
+        flash.text().await.map_err(|e| format!("flash text: {e}"))?,
+        "You have been logged out.",
+    )
+}
+
+/// The nav's "Signed in as …" text.
+async fn signed_in_as(browser: &Client) -> Result<String, String> {
+    browser
+        .find(Locator::Css("nav .who"))
+        .await
+        .map_err(|e| format!("the signed-in user: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("signed-in text: {e}"))
+}
+
+/// Opens the attacker's page at `url`, whose script posts a form to the demo,
+/// and checks the browser lands on the demo's 403 page at `path`.
+async fn forged(browser: &Client, url: &str, path: &str) -> Result<(), String> {
+    browser
+        .goto(url)
+        .await
+        .map_err(|e| format!("open the attacker's page {url}: {e}"))?;
+    // The attacker's pages have no `main`: this waits for the demo's answer.
+    browser
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css("main h1"))
+        .await
+        .map_err(|e| format!("the answer to the forged post to {path}: {e}"))?;
+    check_eq(path_of(browser).await?, path.to_owned())?;
+    check_eq(heading(browser).await?, "403 Forbidden".to_owned())
+}
+
+/// A second web site for the forgery checks: `http://localhost:PORT` serving
+/// pages that post forms to the demo as soon as they load. The demo runs on
+/// `127.0.0.1`, so to the browser this is another site. Stops on drop.
+struct AttackerSite {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AttackerSite {
+    fn start(demo: &Demo) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let auto_post = |action: String, fields: &[(&str, &str)]| {
+            let inputs: String = fields
+                .iter()
+                .map(|(name, value)| {
+                    format!(r#"<input type="hidden" name="{name}" value="{value}">"#)
+                })
+                .collect();
+            format!(
+                r#"<!DOCTYPE html><html><body><p>You won a prize!</p>
+<form method="post" action="{action}">{inputs}</form>
+<script>document.forms[0].submit();</script></body></html>"#
+            )
+        };
+        let pages = vec![
+            (
+                "/login-as-alice",
+                auto_post(
+                    demo.url("/login"),
+                    &[("username", "alice"), ("password", "wonderland")],
+                ),
+            ),
+            (
+                "/add-to-cart",
+                auto_post(demo.url("/cart"), &[("item", "Forged item")]),
+            ),
+        ];
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let server = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    serve(stream, &pages);
+                }
+            }
+        });
+        Self {
+            port,
+            stop,
+            server: Some(server),
+        }
+    }
+
+    /// `http://localhost:PORT` + `path`.
+    fn url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.port)
+    }
+}
+
+impl Drop for AttackerSite {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wakes the blocking `accept` so the thread sees the flag.
+        if let Err(e) = TcpStream::connect(("127.0.0.1", self.port)) {
+            eprintln!("could not wake the attacker site: {e}");
+        }
+        if let Some(server) = self.server.take() {
+            if server.join().is_err() {
+                eprintln!("the attacker site's thread panicked");
+            }
+        }
+    }
+}
+
+/// Answers one HTTP request: the page at its path, or 404.
+fn serve(stream: TcpStream, pages: &[(&str, String)]) {
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    // The rest of the head; these requests have no body.
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+        line.clear();
+    }
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let (status, body) = pages
+        .iter()
+        .find(|(page, _)| *page == path)
+        .map_or(("404 Not Found", String::new()), |(_, html)| {
+            ("200 OK", html.clone())
+        });
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = &stream;
+    if let Err(e) = stream.write_all(response.as_bytes()) {
+        eprintln!("attacker site: {e}");
+    }
 }
 
 async fn heading(browser: &Client) -> Result<String, String> {

@@ -14,6 +14,10 @@
 //! `LOAD_CLIENTS` (default 64) clients each own a session and send
 //! `LOAD_REQUESTS` (default 50) `POST /api/counter`; the keys and logout races
 //! repeat `LOAD_ROUNDS` (default 20) times. Each test prints Markdown rows.
+//!
+//! In the logout race, half the late writes are `POST /api/heartbeat`, which
+//! writes back the `user_id` it loaded: a write that carries the login, so a
+//! store that let a late write recreate the session would log the user back in.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
 
@@ -22,9 +26,10 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{http, session_cookie, Demo};
+use common::{form_token, http, session_cookie, Demo};
 use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
+use shared_model::{SessionFilter, SessionManager};
 
 fn setting(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -210,12 +215,22 @@ fn sixteen_keys_on_one_session(demos: &[Demo]) -> usize {
     rounds * 16
 }
 
+/// What the logout races saw.
+struct Races {
+    rounds: usize,
+    /// Late writes refused with `409`...
+    refused: usize,
+    /// ...of which heartbeats, whose write carried the login.
+    refused_heartbeats: usize,
+}
+
 /// Logout racing writes on the same session, `LOAD_ROUNDS` times: the user is
-/// never logged back in, and the old id never works again.
-fn logout_races_writes(demos: &[Demo]) -> (usize, usize) {
+/// never logged back in (no session of theirs survives, in `manager`'s
+/// database), and the old id never works again.
+fn logout_races_writes(demos: &[Demo], manager: &SessionManager) -> Races {
     let rounds = setting("LOAD_ROUNDS", 20);
     let agent = http();
-    let mut refused = 0;
+    let (mut refused, mut refused_heartbeats) = (0, 0);
     for round in 0..rounds {
         let response = agent
             .post(demos[0].url("/login"))
@@ -223,6 +238,29 @@ fn logout_races_writes(demos: &[Demo]) -> (usize, usize) {
             .unwrap();
         assert_eq!(response.status(), 303);
         let id = session_cookie(&response).unwrap();
+        // The page the user clicks "Log out" on, and who they are.
+        let response = agent
+            .get(demos[0].url("/"))
+            .header("Cookie", format!("session_id={id}"))
+            .call()
+            .unwrap();
+        let token = form_token(&response.into_body().read_to_string().unwrap());
+        let session = read_json(
+            agent
+                .get(demos[0].url("/api/session"))
+                .header("Cookie", format!("session_id={id}"))
+                .call()
+                .unwrap(),
+        );
+        let alice = SessionFilter {
+            user_id: Some(session["user_id"].as_str().unwrap().to_owned()),
+            ..SessionFilter::default()
+        };
+        assert_eq!(
+            manager.count(&alice).unwrap(),
+            1,
+            "round {round}: signed in"
+        );
         let gate = Arc::new(Barrier::new(9));
         let mut racers: Vec<_> = (0..8)
             .map(|writer| {
@@ -234,21 +272,32 @@ fn logout_races_writes(demos: &[Demo]) -> (usize, usize) {
                 std::thread::spawn(move || {
                     let agent = http();
                     gate.wait();
-                    let response = agent
-                        .put(format!("{base}/api/keys/w{writer}"))
-                        .header("Cookie", format!("session_id={id}"))
-                        .header("Content-Type", "application/json")
-                        .send("1")
-                        .unwrap();
-                    (response.status().as_u16(), session_cookie(&response))
+                    let heartbeat = writer % 2 == 0;
+                    let response = if heartbeat {
+                        // Writes back the user it loaded.
+                        agent
+                            .post(format!("{base}/api/heartbeat"))
+                            .header("Cookie", format!("session_id={id}"))
+                            .send_empty()
+                    } else {
+                        agent
+                            .put(format!("{base}/api/keys/w{writer}"))
+                            .header("Cookie", format!("session_id={id}"))
+                            .header("Content-Type", "application/json")
+                            .send("1")
+                    }
+                    .unwrap();
+                    let kind = if heartbeat { "heartbeat" } else { "key" };
+                    (kind, response.status().as_u16(), session_cookie(&response))
                 })
             })
             .collect();
         let logout = {
-            let (gate, base, id) = (
+            let (gate, base, id, token) = (
                 Arc::clone(&gate),
                 demos[round % demos.len()].base.clone(),
                 id.clone(),
+                token.clone(),
             );
             std::thread::spawn(move || {
                 let agent = http();
@@ -256,15 +305,29 @@ fn logout_races_writes(demos: &[Demo]) -> (usize, usize) {
                 let response = agent
                     .post(format!("{base}/logout"))
                     .header("Cookie", format!("session_id={id}"))
-                    .send_empty()
+                    .send_form([("csrf_token", token)])
                     .unwrap();
-                (response.status().as_u16(), session_cookie(&response))
+                (
+                    "logout",
+                    response.status().as_u16(),
+                    session_cookie(&response),
+                )
             })
         };
         racers.push(logout);
-        for (status, new_cookie) in racers.into_iter().map(|racer| racer.join().unwrap()) {
-            assert!([204, 303, 409].contains(&status), "round {round}: {status}");
+        for (kind, status, new_cookie) in racers.into_iter().map(|racer| racer.join().unwrap()) {
+            let expected: &[u16] = match kind {
+                "logout" => &[303],
+                // 401: loaded after the logout, it found no login to refresh.
+                "heartbeat" => &[204, 401, 409],
+                _ => &[204, 409],
+            };
+            assert!(
+                expected.contains(&status),
+                "round {round}: {kind} answered {status}"
+            );
             refused += usize::from(status == 409);
+            refused_heartbeats += usize::from(kind == "heartbeat" && status == 409);
             // A write after the logout starts a new, anonymous session.
             if let Some(new_id) = new_cookie.filter(|new_id| !new_id.is_empty()) {
                 let session = read_json(
@@ -281,6 +344,12 @@ fn logout_races_writes(demos: &[Demo]) -> (usize, usize) {
                 );
             }
         }
+        // No write, late or not, left a session signed in as the user.
+        assert_eq!(
+            manager.count(&alice).unwrap(),
+            0,
+            "round {round}: a session of the user survived the logout"
+        );
         for demo in demos {
             let response = agent
                 .get(demo.url("/profile"))
@@ -306,7 +375,11 @@ fn logout_races_writes(demos: &[Demo]) -> (usize, usize) {
             );
         }
     }
-    (rounds, refused)
+    Races {
+        rounds,
+        refused,
+        refused_heartbeats,
+    }
 }
 
 fn suite(name: &str, db: &TestDatabase, instances: usize) -> Counted {
@@ -325,8 +398,11 @@ fn suite(name: &str, db: &TestDatabase, instances: usize) -> Counted {
     assert_eq!(counted.failures, 0, "requests failed under load");
     let keys = sixteen_keys_on_one_session(&demos);
     println!("{name}: {keys} concurrent key writes on one session, none lost");
-    let (rounds, refused) = logout_races_writes(&demos);
-    println!("{name}: {rounds} logout races, never logged back in ({refused} late writes refused with 409)");
+    let races = logout_races_writes(&demos, &db.manager());
+    println!(
+        "{name}: {} logout races, never logged back in ({} late writes refused with 409, {} of them heartbeats carrying the login)",
+        races.rounds, races.refused, races.refused_heartbeats
+    );
     counted
 }
 

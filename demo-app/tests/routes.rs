@@ -3,25 +3,39 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
 
+mod common;
+
+use common::form_token;
 use rocket::figment::providers::{Format, Serialized, Toml};
-use rocket::http::{ContentType, Cookie, Status};
+use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::serde::json::{json, Value};
 use shared_model::test_util::TestDatabase;
-use shared_model::{backend_tests, Database, SessionFilter, SessionManager};
+use shared_model::{backend_tests, Backend, Database, SessionFilter, SessionManager};
 
 // ---- helpers ------------------------------------------------------------------
 
-async fn start_demo(db: &TestDatabase) -> Client {
+/// The demo on `db`, counting its statements; `session` settings are merged
+/// over the test defaults.
+async fn start_demo_with(database_url: &str, session: Value) -> Client {
+    let mut settings = json!({
+        "database_url": database_url,
+        "purge_interval_seconds": 0,
+        "count_statements": true,
+    });
+    for (key, value) in session.as_object().unwrap() {
+        settings[key] = value.clone();
+    }
     let figment = demo_app::figment()
-        .merge(Serialized::global(
-            "session",
-            json!({"database_url": db.url(), "purge_interval_seconds": 0}),
-        ))
+        .merge(Serialized::global("session", settings))
         .merge(Serialized::global("log_level", "critical"));
     Client::tracked(demo_app::rocket_from(figment))
         .await
         .expect("the demo launches")
+}
+
+async fn start_demo(db: &TestDatabase) -> Client {
+    start_demo_with(db.url(), json!({})).await
 }
 
 fn manager(client: &Client) -> &SessionManager {
@@ -68,6 +82,8 @@ async fn post_form<'c>(client: &'c Client, path: &'c str, body: &str) -> LocalRe
         .await
 }
 
+/// Logs in through the form as a first visit does: no stored session, so no
+/// token to send.
 async fn login<'c>(client: &'c Client, username: &str, password: &str) -> LocalResponse<'c> {
     post_form(
         client,
@@ -75,6 +91,34 @@ async fn login<'c>(client: &'c Client, username: &str, password: &str) -> LocalR
         &format!("username={username}&password={password}"),
     )
     .await
+}
+
+/// The token the form on `path` carries, as a user who opens the page gets it
+/// (the page's flashes are taken, as a visit takes them).
+async fn page_token(client: &Client, path: &str) -> String {
+    let (status, html) = page(client, path).await;
+    assert_eq!(status, Status::Ok, "{path}");
+    form_token(&html)
+}
+
+/// Posts `body` with the session's CSRF `token` in the form, as the demo's pages do.
+async fn post_form_with_token<'c>(
+    client: &'c Client,
+    path: &'c str,
+    body: &str,
+    token: &str,
+) -> LocalResponse<'c> {
+    let body = if body.is_empty() {
+        format!("csrf_token={token}")
+    } else {
+        format!("csrf_token={token}&{body}")
+    };
+    post_form(client, path, &body).await
+}
+
+/// Logs out through the nav's form, with the token a page gave.
+async fn logout<'c>(client: &'c Client, token: &str) -> LocalResponse<'c> {
+    post_form_with_token(client, "/logout", "", token).await
 }
 
 fn location(response: &LocalResponse<'_>) -> Option<String> {
@@ -139,7 +183,8 @@ fn seed_flow_login_flash_profile_logout(db: &TestDatabase) {
             "{profile}"
         );
 
-        let response = client.post("/logout").dispatch().await;
+        // The nav's logout button, with the token the profile page carries.
+        let response = logout(&client, &form_token(&profile)).await;
         assert_eq!(response.status(), Status::SeeOther);
         assert_eq!(location(&response).as_deref(), Some("/"));
         let after = session_cookie(&response).expect("the new session's cookie");
@@ -180,7 +225,10 @@ fn login_rotates_the_id_and_keeps_the_cart(db: &TestDatabase) {
         let response = post_form(&client, "/cart", "item=teapot").await;
         let guest = session_cookie(&response).expect("adding to the cart starts a session");
 
-        let response = login(&client, "bob", "builder").await;
+        // The guest now has a stored session: the login form carries its token.
+        let token = page_token(&client, "/login").await;
+        let response =
+            post_form_with_token(&client, "/login", "username=bob&password=builder", &token).await;
         let user = session_cookie(&response).expect("login sends the new id");
         assert_ne!(
             user.value(),
@@ -207,7 +255,16 @@ fn a_guest_who_stores_nothing_gets_no_cookie_and_no_row(db: &TestDatabase) {
     run(async {
         let client = start_demo(db).await;
         let before = manager(&client).database().statement_counts();
-        for path in ["/", "/login", "/cart", "/api/session", "/nowhere"] {
+        // The pages render a CSRF token for their forms; that stores nothing either.
+        for path in [
+            "/",
+            "/login",
+            "/cart",
+            "/api/session",
+            "/nowhere",
+            "/healthz",
+            "/static/style.css",
+        ] {
             let response = client.get(path).dispatch().await;
             assert!(
                 set_cookies(&response).is_empty(),
@@ -254,13 +311,30 @@ fn wrong_password_is_401_and_stays_unauthenticated(db: &TestDatabase) {
         assert_eq!(response.status(), Status::SeeOther);
 
         // A guest with a session stays a guest after a failed login.
-        post_form(&client, "/cart", "item=kettle").await;
-        let response = login(&client, "bob", "wonderland").await;
+        // (The /profile redirect stored a flash: the guest has a session and
+        // posts from the cart page with its token.)
+        let token = page_token(&client, "/cart").await;
+        let response = post_form_with_token(&client, "/cart", "item=kettle", &token).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let token = page_token(&client, "/login").await;
+        let response = post_form_with_token(
+            &client,
+            "/login",
+            "username=bob&password=wonderland",
+            &token,
+        )
+        .await;
         assert_eq!(response.status(), Status::Unauthorized);
+        // The refusal's form carries a token that works for the next try.
+        let retry = form_token(&response.into_string().await.unwrap());
         let session = api_session(&client).await;
         assert_eq!(session["user_id"], Value::Null);
         assert_eq!(session["data"].get("is_authenticated"), None);
         assert_eq!(session["data"]["cart"], json!(["kettle"]));
+        let response =
+            post_form_with_token(&client, "/login", "username=bob&password=builder", &retry).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(api_session(&client).await["data"]["username"], json!("bob"));
     });
 }
 
@@ -268,11 +342,21 @@ fn both_demo_users_log_in(db: &TestDatabase) {
     run(async {
         let client = start_demo(db).await;
         for (username, password) in demo_app::users::DEMO_USERS {
-            let response = login(&client, username, password).await;
+            // After the first logout the browser holds the flash's session, so
+            // the form's token counts.
+            let token = page_token(&client, "/login").await;
+            let response = post_form_with_token(
+                &client,
+                "/login",
+                &format!("username={username}&password={password}"),
+                &token,
+            )
+            .await;
             assert_eq!(response.status(), Status::SeeOther, "{username}");
             let (_, home) = page(&client, "/").await;
             assert!(home.contains(&format!("Hello, {username}")), "{home}");
-            client.post("/logout").dispatch().await;
+            let response = logout(&client, &form_token(&home)).await;
+            assert_eq!(response.status(), Status::SeeOther, "{username}");
         }
     });
 }
@@ -286,15 +370,20 @@ fn cart_adds_and_lists_items(db: &TestDatabase) {
         assert_eq!(status, Status::Ok);
         assert!(empty.contains("Your cart is empty."));
 
+        // Each post goes with the token of the page it was sent from (the
+        // first visit's token is for a session that does not exist yet).
+        let mut token = form_token(&empty);
         for item in ["Teapot", "<b>Tea</b> & biscuits"] {
-            let response = post_form(
+            let response = post_form_with_token(
                 &client,
                 "/cart",
                 &format!("item={}", item.replace('&', "%26").replace(' ', "+")),
+                &token,
             )
             .await;
             assert_eq!(response.status(), Status::SeeOther);
             assert_eq!(location(&response).as_deref(), Some("/cart"));
+            token = page_token(&client, "/cart").await;
         }
         let (_, cart) = page(&client, "/cart").await;
         assert!(
@@ -310,7 +399,7 @@ fn cart_adds_and_lists_items(db: &TestDatabase) {
         );
 
         // A blank item adds nothing and says why.
-        let response = post_form(&client, "/cart", "item=+++").await;
+        let response = post_form_with_token(&client, "/cart", "item=+++", &token).await;
         assert_eq!(response.status(), Status::SeeOther);
         let (_, cart) = page(&client, "/cart").await;
         assert!(cart.contains(&flash_html(
@@ -499,6 +588,392 @@ fn migrations_coexist_and_restarts_keep_users(db: &TestDatabase) {
     });
 }
 
+// ---- health check and static files ----------------------------------------------
+
+/// A cookie of a real, signed-in session on `db` (from a demo instance that is
+/// dropped again).
+async fn signed_in_cookie(db: &TestDatabase) -> Cookie<'static> {
+    let client = start_demo(db).await;
+    let response = login(&client, "alice", "wonderland").await;
+    assert_eq!(response.status(), Status::SeeOther);
+    session_cookie(&response).expect("login sets the session cookie")
+}
+
+/// `GET path` with `cookie` in a `Cookie` header, as a browser sends it (the
+/// header wins over the test client's own cookie jar).
+async fn get_with<'c>(
+    client: &'c Client,
+    path: &'c str,
+    cookie: &Cookie<'static>,
+) -> LocalResponse<'c> {
+    client
+        .get(path)
+        .header(cookie_header(cookie))
+        .dispatch()
+        .await
+}
+
+fn cookie_header(cookie: &Cookie<'static>) -> Header<'static> {
+    Header::new("Cookie", format!("session_id={}", cookie.value()))
+}
+
+/// What `/healthz` and `/static/style.css` must answer, whatever the session.
+async fn assert_health_and_static(client: &Client, cookie: &Cookie<'static>) {
+    let response = get_with(client, "/healthz", cookie).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.content_type(), Some(ContentType::Plain));
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.headers().get_one("Vary"), None, "cacheable");
+    assert_eq!(response.into_string().await.as_deref(), Some("ok"));
+
+    let response = get_with(client, "/static/style.css", cookie).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.content_type(), Some(ContentType::CSS));
+    assert!(set_cookies(&response).is_empty());
+    assert_eq!(response.headers().get_one("Vary"), None, "cacheable");
+    let css = response.into_string().await.unwrap();
+    assert!(css.contains(".flash.success {"), "{css}");
+}
+
+fn health_and_static_cost_no_statements_with_a_session_cookie(db: &TestDatabase) {
+    run(async {
+        let client = start_demo(db).await;
+        let response = login(&client, "alice", "wonderland").await;
+        let cookie = session_cookie(&response).unwrap();
+        // The pages use the stylesheet instead of an inline one.
+        let (_, home) = page(&client, "/").await;
+        assert!(
+            home.contains(r#"<link rel="stylesheet" href="/static/style.css">"#),
+            "{home}"
+        );
+        assert!(!home.contains("<style"), "{home}");
+
+        let before = manager(&client).database().statement_counts();
+        assert_health_and_static(&client, &cookie).await;
+        let spent = manager(&client).database().statement_counts() - before;
+        assert_eq!(spent.total(), 0, "no session was loaded: {spent:?}");
+
+        // The same cookie on a page loads the session: the counting works.
+        let (_, home) = page(&client, "/").await;
+        assert!(home.contains("Hello, alice"));
+        let spent = manager(&client).database().statement_counts() - before;
+        assert!(spent.reads > 0, "{spent:?}");
+    });
+}
+
+/// A URL of `db`'s backend that nothing answers: an SQLite file in a missing
+/// directory, a server port nobody listens on.
+fn unreachable_url(db: &TestDatabase) -> String {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    match db.backend() {
+        Backend::Postgres => format!("postgres://postgres@127.0.0.1:{closed_port}/test"),
+        Backend::Mysql => format!("mysql://root@127.0.0.1:{closed_port}/test"),
+        _ => "/nonexistent-directory/for/sure/sessions.sqlite".to_owned(),
+    }
+}
+
+fn health_and_static_answer_while_the_database_is_unreachable(db: &TestDatabase) {
+    run(async {
+        let cookie = signed_in_cookie(db).await;
+        // `run_migrations = false`: the demo starts without its database.
+        let client = start_demo_with(
+            &unreachable_url(db),
+            json!({"run_migrations": false, "pool_timeout_seconds": 1}),
+        )
+        .await;
+        assert_health_and_static(&client, &cookie).await;
+        let spent = manager(&client).database().statement_counts();
+        assert_eq!(spent.total(), 0);
+
+        // The same cookie on a route that needs the session: 503, with a page
+        // that says so (the cookie really is sent and looked up).
+        let response = get_with(&client, "/", &cookie).await;
+        assert_eq!(response.status(), Status::ServiceUnavailable);
+        let body = response.into_string().await.unwrap();
+        assert!(body.contains("The session store is unavailable"), "{body}");
+        let response = get_with(&client, "/api/session", &cookie).await;
+        assert_eq!(response.status(), Status::ServiceUnavailable);
+        // Logging in needs the users table: 503 too, not a crash or a 500.
+        let response = login(&client, "alice", "wonderland").await;
+        assert_eq!(response.status(), Status::ServiceUnavailable);
+        assert!(set_cookies(&response).is_empty());
+        // ...and the health check still answers afterwards.
+        assert_health_and_static(&client, &cookie).await;
+    });
+}
+
+// ---- CSRF -------------------------------------------------------------------------
+
+/// What a user could notice about their session: data and user.
+async fn observable(client: &Client) -> (Value, Value) {
+    let session = api_session(client).await;
+    (session["data"].clone(), session["user_id"].clone())
+}
+
+/// Alice signed in with one cart item and a counter of 1; returns a token
+/// from her cart page.
+async fn alice_with_a_cart(client: &Client) -> String {
+    assert_eq!(
+        login(client, "alice", "wonderland").await.status(),
+        Status::SeeOther
+    );
+    let token = page_token(client, "/cart").await;
+    let response = post_form_with_token(client, "/cart", "item=teapot", &token).await;
+    assert_eq!(response.status(), Status::SeeOther);
+    assert_eq!(
+        client.post("/api/counter").dispatch().await.status(),
+        Status::Ok
+    );
+    let session = api_session(client).await;
+    assert_eq!(session["data"]["cart"], json!(["teapot"]));
+    assert_eq!(session["data"]["username"], json!("alice"));
+    page_token(client, "/cart").await
+}
+
+fn signed_in_form_posts_need_the_token(db: &TestDatabase) {
+    run(async {
+        let client = start_demo(db).await;
+        let token = alice_with_a_cart(&client).await;
+        let before = observable(&client).await;
+
+        // Without the token, or with another session's, every form is refused
+        // before its handler runs.
+        let bob = start_demo(db).await;
+        login(&bob, "bob", "builder").await;
+        let bobs_token = page_token(&bob, "/cart").await;
+        for (path, fields) in [
+            ("/cart", "item=kettle"),
+            ("/logout", ""),
+            ("/login", "username=bob&password=builder"),
+        ] {
+            let response = post_form(&client, path, fields).await;
+            assert_eq!(
+                response.status(),
+                Status::Forbidden,
+                "{path} without a token"
+            );
+            assert!(set_cookies(&response).is_empty(), "{path}");
+            let body = response.into_string().await.unwrap();
+            assert!(body.contains("nothing was changed"), "{body}");
+            let response = post_form_with_token(&client, path, fields, &bobs_token).await;
+            assert_eq!(
+                response.status(),
+                Status::Forbidden,
+                "{path} with bob's token"
+            );
+            let response =
+                post_form_with_token(&client, path, fields, "x".repeat(86).as_str()).await;
+            assert_eq!(
+                response.status(),
+                Status::Forbidden,
+                "{path} with a made-up token"
+            );
+        }
+        assert_eq!(observable(&client).await, before, "nothing changed");
+        let (status, _) = page(&client, "/profile").await;
+        assert_eq!(status, Status::Ok, "still signed in");
+        assert_eq!(rows(&client), 2, "alice's and bob's sessions, no others");
+
+        // The token in the header works as well as in the field.
+        let response = client
+            .post("/cart")
+            .header(ContentType::Form)
+            .header(Header::new("X-CSRF-Token", token.clone()))
+            .body("item=kettle")
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(
+            api_session(&client).await["data"]["cart"],
+            json!(["teapot", "kettle"])
+        );
+
+        // With the token the forms work: switch to bob, then log out.
+        let response =
+            post_form_with_token(&client, "/login", "username=bob&password=builder", &token).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let session = api_session(&client).await;
+        assert_eq!(session["data"]["username"], json!("bob"));
+        assert_eq!(
+            session["data"].get("cart"),
+            None,
+            "another user's login starts clean"
+        );
+        // Login cycled the session's token: the old page's token is dead.
+        let response = logout(&client, &token).await;
+        assert_eq!(response.status(), Status::Forbidden);
+        let token = page_token(&client, "/").await;
+        let response = logout(&client, &token).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let (_, home) = page(&client, "/").await;
+        assert!(home.contains("Hello, guest"), "{home}");
+    });
+}
+
+/// The two ways a browser says a request comes from another site.
+const CROSS_SITE: [(&str, &str); 2] = [
+    ("Origin", "https://evil.example"),
+    ("Sec-Fetch-Site", "cross-site"),
+];
+
+async fn cross_site<'c>(
+    client: &'c Client,
+    method: rocket::http::Method,
+    path: &'c str,
+    body: String,
+    (name, value): (&'static str, &'static str),
+) -> LocalResponse<'c> {
+    client
+        .req(method, path)
+        .header(ContentType::Form)
+        .header(Header::new(name, value))
+        .body(body)
+        .dispatch()
+        .await
+}
+
+fn cross_site_posts_are_refused(db: &TestDatabase) {
+    use rocket::http::Method::{Delete, Post, Put};
+    run(async {
+        for header in CROSS_SITE {
+            // A visitor without a session: no token to check, the origin check
+            // alone refuses (a forged login would sign the visitor in as alice).
+            let client = start_demo(db).await;
+            let stored = rows(&client);
+            for (method, path, body) in [
+                (Post, "/login", "username=alice&password=wonderland"),
+                (Post, "/cart", "item=bomb"),
+                (Post, "/logout", ""),
+                (Post, "/api/counter", ""),
+            ] {
+                let response = cross_site(&client, method, path, body.to_owned(), header).await;
+                assert_eq!(response.status(), Status::Forbidden, "{header:?} {path}");
+                assert!(set_cookies(&response).is_empty(), "{header:?} {path}");
+            }
+            assert_eq!(rows(&client), stored, "{header:?}: nothing stored");
+            let session = api_session(&client).await;
+            assert_eq!(session["is_new"], json!(true));
+
+            // Signed in, and even with the right token: refused, nothing changes.
+            let token = alice_with_a_cart(&client).await;
+            let before = observable(&client).await;
+            for (method, path, body) in [
+                (Post, "/login", "username=bob&password=builder"),
+                (Post, "/cart", "item=bomb"),
+                (Post, "/logout", ""),
+                (Post, "/api/counter", ""),
+                (Post, "/api/heartbeat", ""),
+                (Put, "/api/keys/cart", "[]"),
+                (Delete, "/api/keys/cart", ""),
+            ] {
+                let body = format!("csrf_token={token}&{body}");
+                let response = cross_site(&client, method, path, body, header).await;
+                assert_eq!(response.status(), Status::Forbidden, "{header:?} {path}");
+                assert!(set_cookies(&response).is_empty(), "{header:?} {path}");
+                if path.starts_with("/api/") {
+                    let body: Value = response.into_json().await.unwrap();
+                    assert_eq!(body, json!({"error": "Forbidden"}));
+                }
+            }
+            assert_eq!(observable(&client).await, before, "{header:?}");
+            let (status, _) = page(&client, "/profile").await;
+            assert_eq!(status, Status::Ok, "{header:?}: still signed in");
+        }
+    });
+}
+
+fn same_origin_and_headerless_api_calls_work(db: &TestDatabase) {
+    run(async {
+        let client = start_demo(db).await;
+        let same_origin = [
+            vec![],
+            vec![
+                Header::new("Host", "demo.example:8000"),
+                Header::new("Origin", "http://demo.example:8000"),
+                Header::new("Sec-Fetch-Site", "same-origin"),
+            ],
+            vec![Header::new("Sec-Fetch-Site", "same-site")],
+            vec![Header::new("Sec-Fetch-Site", "none")],
+        ];
+        for (count, headers) in same_origin.iter().enumerate() {
+            let mut request = client.post("/api/counter");
+            for header in headers {
+                request = request.header(header.clone());
+            }
+            let response = request.dispatch().await;
+            assert_eq!(response.status(), Status::Ok, "{headers:?}");
+            let body: Value = response.into_json().await.unwrap();
+            assert_eq!(body, json!({ "counter": count + 1 }), "{headers:?}");
+        }
+        let response = client
+            .put("/api/keys/theme")
+            .header(ContentType::JSON)
+            .header(Header::new("Host", "demo.example"))
+            .header(Header::new("Origin", "https://demo.example"))
+            .body("\"dark\"")
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::NoContent);
+        let response = client.delete("/api/keys/theme").dispatch().await;
+        assert_eq!(response.status(), Status::NoContent);
+        assert_eq!(api_session(&client).await["data"], json!({"counter": 4}));
+
+        // A browser's same-origin form post (it always sends `Origin`) works.
+        let token = page_token(&client, "/login").await;
+        let response = client
+            .post("/login")
+            .header(ContentType::Form)
+            .header(Header::new("Host", "demo.example:8000"))
+            .header(Header::new("Origin", "http://demo.example:8000"))
+            .body(format!(
+                "csrf_token={token}&username=alice&password=wonderland"
+            ))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(
+            api_session(&client).await["data"]["username"],
+            json!("alice")
+        );
+    });
+}
+
+fn heartbeat_reasserts_only_a_signed_in_user(db: &TestDatabase) {
+    run(async {
+        let client = start_demo(db).await;
+        let response = client.post("/api/heartbeat").dispatch().await;
+        assert_eq!(response.status(), Status::Unauthorized);
+        assert!(set_cookies(&response).is_empty());
+        assert_eq!(rows(&client), 0, "a guest's heartbeat stores nothing");
+
+        let cookie = session_cookie(&login(&client, "alice", "wonderland").await).unwrap();
+        let response = client.post("/api/heartbeat").dispatch().await;
+        assert_eq!(response.status(), Status::NoContent);
+        let session = api_session(&client).await;
+        let id = alice_id(&client).to_string();
+        assert_eq!(session["user_id"], json!(id));
+        assert!(session["data"]["last_seen"].is_string(), "{session}");
+
+        // After logout the old cookie's heartbeat finds no login to refresh.
+        let token = page_token(&client, "/").await;
+        assert_eq!(logout(&client, &token).await.status(), Status::SeeOther);
+        let response = client
+            .post("/api/heartbeat")
+            .header(cookie_header(&cookie))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Unauthorized);
+        let alices = SessionFilter {
+            user_id: Some(id),
+            ..SessionFilter::default()
+        };
+        assert_eq!(manager(&client).count(&alices).unwrap(), 0);
+    });
+}
+
 backend_tests!(
     seed_flow_login_flash_profile_logout,
     login_rotates_the_id_and_keeps_the_cart,
@@ -512,6 +987,12 @@ backend_tests!(
     keys_cannot_forge_a_login,
     error_pages_are_html_or_json,
     migrations_coexist_and_restarts_keep_users,
+    health_and_static_cost_no_statements_with_a_session_cookie,
+    health_and_static_answer_while_the_database_is_unreachable,
+    signed_in_form_posts_need_the_token,
+    cross_site_posts_are_refused,
+    same_origin_and_headerless_api_calls_work,
+    heartbeat_reasserts_only_a_signed_in_user,
 );
 
 // ---- configuration (no database needed) -----------------------------------------
@@ -544,4 +1025,69 @@ fn the_default_timeout_yields_to_configuration() {
     let env =
         demo_app::figment().merge(Serialized::global("session", json!({"timeout_minutes": 5})));
     assert_eq!(timeout(env), 5);
+}
+
+// ---- PostgreSQL: a locked sessions table ------------------------------------------
+
+/// Another connection holds `ACCESS EXCLUSIVE` on `sessions` (a migration, a
+/// `VACUUM FULL`, an admin's mistake): every session load waits for it. The
+/// health check and the stylesheet must not, even with a session cookie.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_health_and_static_ignore_a_locked_sessions_table() {
+    use std::time::{Duration, Instant};
+
+    use diesel::connection::SimpleConnection as _;
+    use diesel::Connection as _;
+
+    const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+    let db = TestDatabase::postgres();
+    run(async {
+        let client = start_demo_with(
+            db.url(),
+            json!({"pool_timeout_seconds": POOL_TIMEOUT.as_secs()}),
+        )
+        .await;
+        let response = login(&client, "alice", "wonderland").await;
+        let cookie = session_cookie(&response).unwrap();
+
+        let mut locker = diesel::PgConnection::establish(db.url()).unwrap();
+        locker
+            .batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE;")
+            .unwrap();
+
+        let started = Instant::now();
+        // Bounded, so a regression fails here instead of waiting for the lock forever.
+        let answered =
+            rocket::tokio::time::timeout(POOL_TIMEOUT, assert_health_and_static(&client, &cookie))
+                .await;
+        let took = started.elapsed();
+        assert!(
+            answered.is_ok(),
+            "the health check or the stylesheet waited for the locked sessions table"
+        );
+        assert!(
+            took < Duration::from_secs(1),
+            "the health check and the stylesheet took {took:?} behind the lock"
+        );
+
+        // The same cookie on a page waits for the lock: no answer while it is held...
+        let page = get_with(&client, "/", &cookie);
+        rocket::tokio::pin!(page);
+        let held = Duration::from_millis(1500);
+        let early = rocket::tokio::time::timeout(held, &mut page).await;
+        assert!(
+            early.is_err(),
+            "a session page answered while its row was locked"
+        );
+        // ...and the page once it is released.
+        locker.batch_execute("COMMIT").unwrap();
+        let response = rocket::tokio::time::timeout(POOL_TIMEOUT, page)
+            .await
+            .expect("the page answers once the lock is released");
+        assert_eq!(response.status(), Status::Ok);
+        let home = response.into_string().await.unwrap();
+        assert!(home.contains("Hello, alice"), "{home}");
+    });
 }

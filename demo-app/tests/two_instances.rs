@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{http, session_cookie, Demo};
+use common::{form_token, http, session_cookie, Demo};
 use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
 
@@ -83,11 +83,18 @@ fn two_instances_share_sessions(db: &TestDatabase) {
     assert_eq!(session["data"]["username"], json!("alice"));
     assert_eq!(session["is_new"], json!(false));
 
-    // Log out on the second...
+    // Log out on the second, with the token of a page the first rendered (it
+    // belongs to the session, not to an instance)...
+    let response = agent
+        .get(first.url("/"))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap();
+    let token = form_token(&body(response));
     let response = agent
         .post(second.url("/logout"))
         .header("Cookie", &cookie)
-        .send_empty()
+        .send_form([("csrf_token", token)])
         .unwrap();
     assert_eq!(response.status(), 303);
     let after_logout = session_cookie(&response).expect("the logout flash's new session");

@@ -297,9 +297,47 @@ impl rocket::Sentinel for CsrfHeader {
 /// session pass after the origin check (there is no session to ride on).
 ///
 /// Parsing is lenient, as `Form<T>`'s: `T` need not declare the token field.
-/// Dereferences to `T`; see [`CsrfToken`] for an example.
+/// The body must be a form (`application/x-www-form-urlencoded` or
+/// `multipart/form-data`), as for `Form<T>`; for a request without one, use
+/// [`CsrfHeader`]. A form that carries only the token, such as a logout button,
+/// is a `CsrfForm<NoFields>`. Dereferences to `T`; see [`CsrfToken`] for an
+/// example.
 #[derive(Debug)]
 pub struct CsrfForm<T>(T);
+
+/// A form with no fields of its own, for [`CsrfForm`]`<NoFields>`: a button
+/// whose form carries only the CSRF token (logout, "sign out everywhere").
+/// Every field is ignored. (`#[derive(FromForm)]` needs at least one field, and
+/// Rocket has no `FromForm` for `()`.)
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use rocket::response::Redirect;
+/// use session_fairing::{CsrfForm, NoFields, Session};
+///
+/// #[post("/logout", data = "<_form>")]
+/// fn logout(session: Session<'_>, _form: CsrfForm<NoFields>) -> Redirect {
+///     session.delete();
+///     Redirect::to("/")
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoFields;
+
+#[rocket::async_trait]
+impl<'r> FromForm<'r> for NoFields {
+    type Context = ();
+
+    fn init(_options: form::Options) -> Self::Context {}
+
+    fn push_value(_context: &mut Self::Context, _field: ValueField<'r>) {}
+
+    async fn push_data(_context: &mut Self::Context, _field: DataField<'r, '_>) {}
+
+    fn finalize(_context: Self::Context) -> form::Result<'r, Self> {
+        Ok(NoFields)
+    }
+}
 
 impl<T> CsrfForm<T> {
     /// The parsed form.

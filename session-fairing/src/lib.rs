@@ -10,7 +10,7 @@ mod guard;
 mod state;
 
 pub use config::{Config, ConfigError, SameSite, Settings};
-pub use csrf::{CsrfForm, CsrfHeader, CsrfToken, CSRF_FIELD, CSRF_HEADER};
+pub use csrf::{CsrfForm, CsrfHeader, CsrfToken, NoFields, CSRF_FIELD, CSRF_HEADER};
 pub use error::{Error, Result};
 pub use fairing::{manager, settings, Sessions};
 pub use guard::{Flash, Session, SessionStore, FLASH_KEY};

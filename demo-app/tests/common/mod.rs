@@ -208,3 +208,17 @@ pub fn session_cookie<B>(response: &ureq::http::Response<B>) -> Option<String> {
         .find(|(name, _)| name.trim() == "session_id")
         .map(|(_, value)| value.trim().to_owned())
 }
+
+/// The CSRF token of the first form in `html` (its hidden `csrf_token` field),
+/// which a signed-in user's form posts must carry.
+pub fn form_token(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no CSRF token in {html}"))
+        + marker.len();
+    let end = start + html[start..].find('"').expect("the token's closing quote");
+    let token = &html[start..end];
+    assert_eq!(token.len(), 86, "a masked token: {token}");
+    token.to_owned()
+}
