@@ -7,9 +7,9 @@
 //! marks as coming from another site. HTML forms also carry the session's
 //! token (a hidden field rendered from `CsrfToken`) and their handlers take
 //! `CsrfForm`, which refuses a post with a stored session but without the
-//! token. The JSON API needs no token: browsers cannot send its `PUT`/`DELETE`
-//! or JSON bodies across sites without CORS, which the demo does not enable,
-//! and its bodiless `POST`s are left to the origin check.
+//! token. The JSON API needs no token and relies on the origin check (a form
+//! can reach its `PUT`/`DELETE` routes through Rocket's `_method` field, but
+//! carries its own site's `Origin`).
 
 use chrono::SecondsFormat;
 use maud::Markup;
@@ -20,7 +20,7 @@ use rocket::serde::json::{json, Json, Value};
 use rocket::{
     catch, catchers, delete, get, post, put, routes, uri, Catcher, Request, Route, State,
 };
-use session_fairing::{CsrfForm, CsrfToken, NoFields, Session};
+use session_fairing::{CsrfForm, CsrfToken, Flash, NoFields, Session};
 
 use crate::users::Users;
 use crate::views::{self, Nav, Summary};
@@ -36,6 +36,9 @@ const IS_AUTHENTICATED: &str = "is_authenticated";
 const CART: &str = "cart";
 const COUNTER: &str = "counter";
 const LAST_SEEN: &str = "last_seen";
+
+/// What `/profile` tells a visitor who is not signed in.
+const PROFILE_NOTICE: &str = "Please log in to view your profile.";
 
 /// Keys only `/login` and `/logout` may change: writing them through the API
 /// would let anyone claim to be logged in.
@@ -141,9 +144,18 @@ fn home(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
     views::home(nav(username.as_deref(), &csrf_token), &flashes, &summary)
 }
 
-#[get("/login")]
-fn login_form(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
-    let flashes = session.take_flashes();
+/// `from=profile`: a guest without a stored session was sent here from
+/// `/profile`; the notice is shown from the address, so that page view creates
+/// no session row.
+#[get("/login?<from>")]
+fn login_form(session: Session<'_>, csrf: CsrfToken<'_>, from: Option<&str>) -> Markup {
+    let mut flashes = session.take_flashes();
+    if from == Some("profile") && flashes.is_empty() {
+        flashes.push(Flash {
+            message: PROFILE_NOTICE.to_owned(),
+            category: "warning".to_owned(),
+        });
+    }
     let username = logged_in(&session);
     let csrf_token = csrf.value();
     views::login(
@@ -214,9 +226,16 @@ fn profile(session: Session<'_>, csrf: CsrfToken<'_>) -> Result<Markup, Box<Redi
             &user_id,
             &expiry(&session),
         )),
+        // A visitor with a stored session gets the seed's flash; one without
+        // gets it through the address, so viewing a page still stores nothing.
+        _ if session.is_new() => Err(Box::new(Redirect::to(uri!(login_form(
+            from = Some("profile")
+        ))))),
         _ => {
-            session.flash("Please log in to view your profile.", "warning");
-            Err(Box::new(Redirect::to(uri!(login_form))))
+            session.flash(PROFILE_NOTICE, "warning");
+            Err(Box::new(Redirect::to(uri!(login_form(
+                from = None::<&str>
+            )))))
         }
     }
 }

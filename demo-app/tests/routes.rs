@@ -259,6 +259,8 @@ fn a_guest_who_stores_nothing_gets_no_cookie_and_no_row(db: &TestDatabase) {
         for path in [
             "/",
             "/login",
+            "/login?from=profile",
+            "/profile",
             "/cart",
             "/api/session",
             "/nowhere",
@@ -272,6 +274,15 @@ fn a_guest_who_stores_nothing_gets_no_cookie_and_no_row(db: &TestDatabase) {
                 set_cookies(&response)
             );
         }
+        // A guest sent from /profile to the login form still sees why.
+        let response = client.get("/profile").dispatch().await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/login?from=profile"));
+        let (_, form) = page(&client, "/login?from=profile").await;
+        assert!(form.contains(&flash_html(
+            "warning",
+            "Please log in to view your profile."
+        )));
         let session = api_session(&client).await;
         assert_eq!(session["is_new"], json!(true));
         assert_eq!(session["data"], json!({}));
@@ -1035,7 +1046,7 @@ fn the_default_timeout_yields_to_configuration() {
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_health_and_static_ignore_a_locked_sessions_table() {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use diesel::connection::SimpleConnection as _;
     use diesel::Connection as _;
@@ -1057,19 +1068,14 @@ fn postgres_health_and_static_ignore_a_locked_sessions_table() {
             .batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE;")
             .unwrap();
 
-        let started = Instant::now();
-        // Bounded, so a regression fails here instead of waiting for the lock forever.
+        // A session load would wait for the lock as long as it is held: the
+        // bound only turns such a regression into a failure instead of a hang.
         let answered =
             rocket::tokio::time::timeout(POOL_TIMEOUT, assert_health_and_static(&client, &cookie))
                 .await;
-        let took = started.elapsed();
         assert!(
             answered.is_ok(),
             "the health check or the stylesheet waited for the locked sessions table"
-        );
-        assert!(
-            took < Duration::from_secs(1),
-            "the health check and the stylesheet took {took:?} behind the lock"
         );
 
         // The same cookie on a page waits for the lock: no answer while it is held...

@@ -352,10 +352,12 @@ fn bounded(key: &'static str, value: u64, min: u64, max: u64) -> Result<(), Conf
 /// Browsers drop `__Host-` and `__Secure-` cookies that break the prefix's
 /// rules, silently; refuse such a configuration at launch instead.
 fn check_cookie_prefix(config: &Config, cookie_secure: bool) -> Result<(), ConfigError> {
+    // Browsers match the prefixes regardless of case.
     let name = config.cookie_name.as_str();
-    let prefix = if name.starts_with("__Host-") {
+    let lower = name.to_ascii_lowercase();
+    let prefix = if lower.starts_with("__host-") {
         "__Host-"
-    } else if name.starts_with("__Secure-") {
+    } else if lower.starts_with("__secure-") {
         "__Secure-"
     } else {
         return Ok(());

@@ -81,45 +81,101 @@ fn matches(secret: &[u8; 32], presented: &str) -> bool {
 /// `scheme://host[:port]` in lowercase without a default port, or `None` when
 /// `origin` is not such a text.
 pub(crate) fn normalize_origin(origin: &str) -> Option<String> {
-    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    let (scheme, authority) = origin.split_once("://")?;
-    let valid = !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        && !authority.is_empty()
-        && !authority.contains(['/', '?', '#', '@', ' ']);
-    if !valid {
-        return None;
-    }
-    let authority = match (scheme, authority.rsplit_once(':')) {
-        ("https", Some((host, "443"))) | ("http", Some((host, "80"))) => host,
-        _ => authority,
-    };
-    Some(format!("{scheme}://{authority}"))
-}
-
-/// The host (and port) part of a normalised origin.
-fn authority(origin: &str) -> &str {
-    origin.split_once("://").map_or(origin, |(_, rest)| rest)
-}
-
-/// The `Host` header without a default port, lowercase.
-fn own_authority(request: &Request<'_>) -> Option<String> {
-    let host = request
-        .headers()
-        .get_one("Host")?
-        .trim()
-        .to_ascii_lowercase();
-    Some(match host.rsplit_once(':') {
-        Some((name, "80" | "443")) => name.to_owned(),
-        _ => host,
+    let origin = Origin::parse(origin)?;
+    Some(match origin.port {
+        Some(port) if Some(port) != default_port(&origin.scheme) => {
+            format!("{}://{}:{port}", origin.scheme, origin.host)
+        }
+        _ => format!("{}://{}", origin.scheme, origin.host),
     })
 }
 
+/// An `Origin` header's parts, lowercase.
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().trim_end_matches('/').to_ascii_lowercase();
+        let (scheme, authority) = text.split_once("://")?;
+        let valid = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && !authority.is_empty()
+            && !authority.contains(['/', '?', '#', '@', ' ']);
+        if !valid {
+            return None;
+        }
+        // `[::1]:8000`: the port follows the closing bracket.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, Some(port.parse().ok()?)),
+            _ => (authority, None),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        Some(Self {
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The port, or the scheme's default.
+    fn effective_port(&self) -> Option<u16> {
+        self.port.or_else(|| default_port(&self.scheme))
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// Whether `origin` is the app itself: the same host and port as the request's
+/// `Host` (or HTTP/2 `:authority`), and `https` when cookies are `Secure` (an
+/// `http` page of the same host is another origin then).
+fn is_own_origin(origin: &Origin, request: &Request<'_>, settings: &Settings) -> bool {
+    // Rocket fills `host()` from `Host` (HTTP/1) or `:authority` (HTTP/2) for
+    // requests off the wire; requests built in process only carry the header.
+    let parsed;
+    let own = match request.host() {
+        Some(host) => host,
+        None => match request
+            .headers()
+            .get_one("Host")
+            .and_then(|host| rocket::http::uri::Host::parse(host).ok())
+        {
+            Some(host) => {
+                parsed = host;
+                &parsed
+            }
+            None => return false,
+        },
+    };
+    if settings.cookie_secure && origin.scheme != "https" {
+        return false;
+    }
+    let same_host = own.domain().as_str().eq_ignore_ascii_case(&origin.host);
+    let same_port = match own.port() {
+        Some(port) => origin.effective_port() == Some(port),
+        // No port in `Host`: the default port of whichever scheme the app is
+        // served with, which the app cannot see behind a proxy.
+        None => origin.port.is_none() || origin.port == default_port(&origin.scheme),
+    };
+    same_host && same_port
+}
+
 /// Refuses a state-changing request that a browser says comes from another
-/// site: `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither this
-/// host nor a trusted origin. Safe methods, and requests carrying neither
+/// site: `Sec-Fetch-Site: cross-site`, or an `Origin` that is neither the app
+/// itself nor a trusted origin. Safe methods, and requests carrying neither
 /// header (curl, scripts, old browsers), pass: those cannot carry a victim's
 /// cookie across sites in a modern browser.
 pub(crate) fn check_origin(request: &Request<'_>, settings: &Settings) -> Result<(), Error> {
@@ -129,12 +185,10 @@ pub(crate) fn check_origin(request: &Request<'_>, settings: &Settings) -> Result
     ) {
         return Ok(());
     }
-    let origin = request.headers().get_one("Origin").map(str::trim);
-    if let Some(origin) = origin {
-        if let Some(origin) = normalize_origin(origin) {
-            if settings.trusted_origins.contains(&origin) {
-                return Ok(());
-            }
+    let origin = request.headers().get_one("Origin");
+    if let Some(normalized) = origin.and_then(normalize_origin) {
+        if settings.trusted_origins.contains(&normalized) {
+            return Ok(());
         }
     }
     let fetch_site = request.headers().get_one("Sec-Fetch-Site").map(str::trim);
@@ -143,16 +197,11 @@ pub(crate) fn check_origin(request: &Request<'_>, settings: &Settings) -> Result
     }
     match origin {
         None => Ok(()),
-        Some(origin) => {
-            let same = normalize_origin(origin)
-                .zip(own_authority(request))
-                .is_some_and(|(origin, own)| authority(&origin) == own);
-            if same {
-                Ok(())
-            } else {
-                Err(Error::CrossSite)
-            }
-        }
+        Some(origin) => match Origin::parse(origin) {
+            Some(origin) if is_own_origin(&origin, request, settings) => Ok(()),
+            // `null` (sandboxed frames, privacy redirects) and anything else.
+            _ => Err(Error::CrossSite),
+        },
     }
 }
 
@@ -470,6 +519,15 @@ mod tests {
             normalize_origin("http://127.0.0.1:8000").as_deref(),
             Some("http://127.0.0.1:8000")
         );
+        assert_eq!(
+            normalize_origin("http://a.com:443").as_deref(),
+            Some("http://a.com:443"),
+            "443 is not http's default"
+        );
+        assert_eq!(
+            normalize_origin("http://[::1]:8000").as_deref(),
+            Some("http://[::1]:8000")
+        );
         for bad in [
             "",
             "example.com",
@@ -477,6 +535,8 @@ mod tests {
             "https://a.com/path",
             "null",
             "https://u@a.com",
+            "https://a.com:port",
+            "https://:443",
         ] {
             assert_eq!(normalize_origin(bad), None, "{bad:?}");
         }

@@ -216,6 +216,7 @@ impl Fairing for Sessions {
                     getrandom::Error::UNEXPECTED,
                 )),
                 &store.settings,
+                false,
             );
         };
         if plan.is_empty() {
@@ -223,13 +224,13 @@ impl Fairing for Sessions {
             return;
         }
         let manager = store.manager.clone();
-        match run_blocking(move || execute(&manager, plan)).await {
-            Ok(Saved::Nothing) => {}
-            Ok(Saved::Deleted) => add_cookie(response, removal_cookie(&store.settings)),
-            Ok(Saved::Stored {
+        match run_blocking(move || Ok(execute(&manager, plan))).await {
+            Ok(Ok(Saved::Nothing)) => {}
+            Ok(Ok(Saved::Deleted)) => add_cookie(response, removal_cookie(&store.settings)),
+            Ok(Ok(Saved::Stored {
                 new_token,
                 expires_at,
-            }) => {
+            })) => {
                 let token = match new_token {
                     Some(token) => Some(token),
                     None if store.settings.cookie_persistent => cookie_token,
@@ -242,7 +243,10 @@ impl Fairing for Sessions {
                     );
                 }
             }
-            Err(error) => fail(response, &error, &store.settings),
+            Ok(Err(SaveError { error, deleted })) => {
+                fail(response, &Error::from(error), &store.settings, deleted);
+            }
+            Err(error) => fail(response, &error, &store.settings, false),
         }
     }
 }
@@ -292,7 +296,8 @@ fn token_from_cookies(request: &Request<'_>, name: &str) -> Option<SessionToken>
         .flat_map(|header| header.split(';'))
         .filter_map(|pair| {
             let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| value.trim())
+            // Cookie headers separate pairs with `; ` (RFC 6265: spaces and tabs).
+            (key.trim_matches([' ', '\t']) == name).then(|| value.trim_matches([' ', '\t']))
         })
         .find_map(|value| value.parse::<SessionToken>().ok())
 }
@@ -323,13 +328,25 @@ enum Saved {
     },
 }
 
+/// A failed end-of-request write, and whether a logout's delete had already
+/// committed (the old session is gone even though the new one was not stored).
+struct SaveError {
+    error: shared_model::Error,
+    deleted: bool,
+}
+
 /// Carries out a plan: the delete first (logout), then the write.
-fn execute(manager: &SessionManager, plan: Plan) -> shared_model::Result<Saved> {
+fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
+    let mut deleted = false;
     if let Some(id) = plan.delete {
-        manager.delete(&id)?;
+        manager
+            .delete(&id)
+            .map_err(|error| SaveError { error, deleted })?;
+        deleted = true;
     }
+    let failed = |error| SaveError { error, deleted };
     Ok(match plan.write {
-        Write::Nothing if plan.delete.is_some() => Saved::Deleted,
+        Write::Nothing if deleted => Saved::Deleted,
         Write::Nothing => Saved::Nothing,
         Write::Create {
             token,
@@ -337,7 +354,9 @@ fn execute(manager: &SessionManager, plan: Plan) -> shared_model::Result<Saved> 
             user_id,
             expires_at,
         } => {
-            let created = manager.create(&token, data, user_id.as_deref(), expires_at)?;
+            let created = manager
+                .create(&token, data, user_id.as_deref(), expires_at)
+                .map_err(failed)?;
             Saved::Stored {
                 new_token: Some(token),
                 expires_at: created.expires_at,
@@ -349,14 +368,14 @@ fn execute(manager: &SessionManager, plan: Plan) -> shared_model::Result<Saved> 
             new_token,
             expires_at,
         } => {
-            let written = manager.apply(&id, &changes, expires_at)?;
+            let written = manager.apply(&id, &changes, expires_at).map_err(failed)?;
             Saved::Stored {
                 new_token,
                 expires_at: written.expires_at,
             }
         }
         Write::Touch { id, expires_at } => {
-            if manager.touch(&id, expires_at)? {
+            if manager.touch(&id, expires_at).map_err(failed)? {
                 Saved::Stored {
                     new_token: None,
                     expires_at,
@@ -418,8 +437,10 @@ fn add_cookie(response: &mut Response<'_>, cookie: Cookie<'static>) {
 
 /// Replaces the handler's status and body when the session could not be
 /// saved: the client must not believe a change was stored. Headers other
-/// fairings set (CORS, HSTS) stay; a session cookie the handler set goes.
-fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings) {
+/// fairings set (CORS, HSTS) stay; a session cookie the handler set goes. When
+/// a logout's delete went through (`deleted`), the browser is told to drop its
+/// cookie and the body says the session ended.
+fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings, deleted: bool) {
     let status = error.status();
     match status {
         Status::Conflict => {
@@ -429,6 +450,7 @@ fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings) {
         _ => log::error!("sessions: could not save the session: {error}"),
     }
     let body = match status {
+        _ if deleted => "signed out; what this request stored afterwards was not saved\n",
         Status::Conflict => "session ended during the request; nothing was saved\n",
         Status::PayloadTooLarge => "session data over the size limit; nothing was saved\n",
         Status::ServiceUnavailable => "session store unavailable; nothing was saved\n",
@@ -444,6 +466,9 @@ fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings) {
     response.remove_header("Set-Cookie");
     for cookie in other_cookies {
         response.adjoin_header(Header::new("Set-Cookie", cookie));
+    }
+    if deleted {
+        response.adjoin_header(removal_cookie(settings));
     }
     response.set_status(status);
     response.set_header(ContentType::Plain);

@@ -316,7 +316,9 @@ fn flashes_in(state: &State) -> Vec<Flash> {
 /// behind the fairing, for work beyond the current request's session: log a user
 /// out everywhere (`delete_for_user`), admin pages, statistics. It derefs to the
 /// manager, whose methods block: call them inside
-/// `rocket::tokio::task::spawn_blocking`.
+/// `rocket::tokio::task::spawn_blocking`. Like every guard of this crate it
+/// refuses cross-site state-changing requests (`403`); it does not check a CSRF
+/// token (add [`CsrfForm`](crate::CsrfForm) or [`CsrfHeader`](crate::CsrfHeader)).
 pub struct SessionStore<'r>(&'r shared_model::SessionManager);
 
 impl std::ops::Deref for SessionStore<'_> {
@@ -332,7 +334,10 @@ impl<'r> FromRequest<'r> for SessionStore<'r> {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
         match request.rocket().state::<Store>() {
-            Some(store) => Outcome::Success(SessionStore(&store.manager)),
+            Some(store) => match crate::csrf::check_origin(request, &store.settings) {
+                Ok(()) => Outcome::Success(SessionStore(&store.manager)),
+                Err(error) => Outcome::Error((error.status(), error)),
+            },
             None => {
                 log::error!("{}", Error::NotAttached);
                 Outcome::Error((Status::InternalServerError, Error::NotAttached))

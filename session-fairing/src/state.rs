@@ -28,6 +28,8 @@ pub(crate) struct State {
     next_token: Option<SessionToken>,
     pub data: SessionData,
     pub user_id: Option<String>,
+    /// The `user_id` the row had when loaded (what `login` compares with).
+    loaded_user_id: Option<String>,
     pub changes: ChangeSet,
     /// A row to delete at the end of the request (logout).
     pub delete: Option<SessionId>,
@@ -49,6 +51,7 @@ impl State {
             }),
             cookie_token: Some(token),
             data: row.data,
+            loaded_user_id: row.user_id.clone(),
             user_id: row.user_id,
             ..Self::default()
         }
@@ -96,8 +99,10 @@ impl State {
         if removed.is_some() {
             self.changes.remove(key);
         }
-        // The column follows the key, also when only the column was set.
-        if key == USER_ID_KEY && (removed.is_some() || self.user_id.is_some()) {
+        // The column follows the key, also when only the column was set (or a
+        // concurrent request set it since this one loaded).
+        if key == USER_ID_KEY {
+            self.changes.remove(key);
             self.set_user_id(None);
         }
         removed
@@ -128,15 +133,14 @@ impl State {
 
     /// Signs `user_id` in: a session that belonged to someone else starts empty
     /// (an anonymous one keeps its data, a guest's cart say), and the id cycles.
+    /// The stored row is judged again under its lock when the change is applied.
     pub fn login(&mut self, user_id: String) {
-        if self
-            .user_id
-            .as_deref()
-            .is_some_and(|current| current != user_id)
-        {
+        let other_user = |user: &Option<String>| user.as_deref().is_some_and(|u| u != user_id);
+        if other_user(&self.loaded_user_id) || other_user(&self.user_id) {
             self.clear();
         }
-        self.set_user_id(Some(user_id));
+        self.user_id = Some(user_id.clone());
+        self.changes.login(user_id);
         self.cycle_id();
     }
 
@@ -150,6 +154,7 @@ impl State {
         self.next_token = None;
         self.data.clear();
         self.user_id = None;
+        self.loaded_user_id = None;
         self.changes = ChangeSet::default();
     }
 
@@ -471,6 +476,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn login_compares_with_the_user_the_session_was_loaded_with() {
+        // The handler signs alice out by hand first: bob still inherits nothing.
+        let mut state = stored(
+            Some("alice"),
+            json!({"user_id": "alice", "cart": [1]}),
+            now() + Duration::minutes(20),
+        );
+        state.set_user_id(None);
+        state.login("bob".into());
+        assert_eq!(Value::Object(state.data.clone()), json!({}));
+        assert!(state.changes.is_login());
     }
 
     #[test]

@@ -425,14 +425,47 @@ fn failed_saves_are_errors_not_silent_losses(db: &TestDatabase) {
             h.get("/info", Some(&id)).await.json()["keys"],
             json!(["small"])
         );
-        // A login that would cycle the id and store too much: the old cookie
-        // stays valid, no new cookie is handed out.
-        let reply = h.put("/set/big", Some(&id), json!("y".repeat(100))).await;
-        assert!(reply.new_id().is_none());
+        // A login that would cycle the id and store too much (the login route
+        // stores the user name): nothing moves, the old cookie stays valid, no
+        // new cookie is handed out, nobody is signed in.
+        let long_name = "n".repeat(100);
+        let reply = h.post(&format!("/login/{long_name}"), Some(&id)).await;
+        assert_eq!(reply.status, Status::PayloadTooLarge);
+        assert!(reply.new_id().is_none(), "{:?}", reply.set_cookies);
+        let info = h.get("/info", Some(&id)).await.json();
         assert_eq!(
-            h.get("/info", Some(&id)).await.json()["is_new"],
-            json!(false)
+            (info["is_new"].clone(), info["user_id"].clone()),
+            (json!(false), Value::Null)
         );
+        assert_eq!(h.rows(), 1);
+        // The handler's own cookies: another name is kept, one under the session
+        // cookie's name is not.
+        let reply = h.post("/big-with-cookies", Some(&id)).await;
+        assert_eq!(reply.status, Status::PayloadTooLarge);
+        assert!(
+            reply
+                .set_cookies
+                .iter()
+                .any(|c| c.starts_with("theme=dark")),
+            "{:?}",
+            reply.set_cookies
+        );
+        assert!(
+            !reply
+                .set_cookies
+                .iter()
+                .any(|c| c.starts_with("session_id=")),
+            "{:?}",
+            reply.set_cookies
+        );
+        // A logout whose new session is too big: the old session is gone (the
+        // browser is told to drop it) and the answer says so.
+        let reply = h.post("/logout-then-big", Some(&id)).await;
+        assert_eq!(reply.status, Status::PayloadTooLarge);
+        assert!(reply.removes_cookie(), "{:?}", reply.set_cookies);
+        assert!(reply.body.contains("signed out"), "{}", reply.body);
+        assert!(h.stored(&id).is_none());
+        assert_eq!(h.rows(), 0);
     })
 }
 
@@ -556,6 +589,32 @@ fn logout_racing_a_write_stays_logged_out(db: &TestDatabase) {
                 json!(true)
             );
         }
+        assert_eq!(h.rows(), 0);
+    })
+}
+
+/// The race above, forced into its worst order: the write loads the signed-in
+/// session, the logout completes, then the write saves what it loaded.
+fn a_write_that_loaded_before_a_logout_cannot_sign_back_in(db: &TestDatabase) {
+    rocket::execute(async {
+        let h = Arc::new(Harness::new(db, json!({})).await);
+        let gate = h.client.rocket().state::<common::Gate>().unwrap();
+        let id = h.post("/login/alice", None).await.new_id().unwrap();
+        let writer = {
+            let (h, id) = (Arc::clone(&h), id.clone());
+            rocket::tokio::spawn(async move { h.post("/carry-user-after-gate", Some(&id)).await })
+        };
+        gate.loaded.notified().await;
+        assert!(h.post("/logout", Some(&id)).await.removes_cookie());
+        gate.release.notify_one();
+        let written = writer.await.unwrap();
+        assert_eq!(written.status, Status::Conflict, "{written:?}");
+        assert!(written.new_id().is_none());
+        let alice = SessionFilter {
+            user_id: Some("alice".into()),
+            ..SessionFilter::default()
+        };
+        assert_eq!(h.manager().count(&alice).unwrap(), 0);
         assert_eq!(h.rows(), 0);
     })
 }
@@ -829,6 +888,14 @@ fn cross_site_requests_are_refused(db: &TestDatabase) {
                 ("Origin", "https://app.example.test"),
                 ("Sec-Fetch-Site", "cross-site"),
             ],
+            // Another port of the same host is another origin.
+            vec![host, ("Origin", "https://app.example.test:8443")],
+            vec![
+                ("Host", "app.example.test:8000"),
+                ("Origin", "http://app.example.test"),
+            ],
+            // No `Host` to compare an `Origin` with.
+            vec![("Origin", "https://app.example.test")],
         ] {
             let reply = put(None, headers.clone()).await;
             assert_eq!(reply.status, Status::Forbidden, "{headers:?}");
@@ -857,6 +924,40 @@ fn cross_site_requests_are_refused(db: &TestDatabase) {
             let reply = put(cookie.clone(), headers.clone()).await;
             assert_eq!(reply.status, Status::NoContent, "{headers:?}");
         }
+        // With `Secure` cookies the app is served over HTTPS: an `http` page of
+        // the same host is another origin.
+        let secure = Harness::new(db, json!({"cookie_secure": true})).await;
+        let refused = secure
+            .request_with(
+                rocket::http::Method::Put,
+                "/set/a",
+                None,
+                Some(json!(1)),
+                &[host, ("Origin", "http://app.example.test")],
+            )
+            .await;
+        assert_eq!(refused.status, Status::Forbidden);
+        let accepted = secure
+            .request_with(
+                rocket::http::Method::Put,
+                "/set/a",
+                None,
+                Some(json!(1)),
+                &[host, ("Origin", "https://app.example.test")],
+            )
+            .await;
+        assert_eq!(accepted.status, Status::NoContent);
+        // The manager guard checks the origin as well.
+        let reply = h
+            .request_with(
+                rocket::http::Method::Post,
+                "/admin/logout-everywhere/alice",
+                None,
+                None,
+                &[host, ("Origin", "https://evil.example")],
+            )
+            .await;
+        assert_eq!(reply.status, Status::Forbidden);
         // Reading is never refused.
         let reply = h
             .request_with(
@@ -878,6 +979,7 @@ backend_tests!(
     login_as_another_user_starts_clean,
     csrf_tokens_guard_forms_and_headers,
     cross_site_requests_are_refused,
+    a_write_that_loaded_before_a_logout_cannot_sign_back_in,
     a_user_can_be_logged_out_everywhere,
     untouched_sessions_leave_no_row_and_no_cookie,
     first_write_creates_the_row_and_the_cookie,

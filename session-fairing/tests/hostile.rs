@@ -112,20 +112,20 @@ impl App {
 /// The test's model of the rule, formulated apart from the fairing's
 /// split-and-trim: one pass over each header's characters (in header order)
 /// with a `;` appended, collecting a name up to the first `=` and a value up to
-/// the next `;`. The first pair whose trimmed name is `session_id` and whose
-/// trimmed value looks like a token wins.
+/// the next `;`. The first pair whose name is `session_id` and whose value
+/// looks like a token, both without surrounding spaces and tabs (RFC 6265's
+/// whitespace; other Unicode spaces stay), wins.
 fn expected_token(cookie_headers: &[&str]) -> Option<String> {
     for header in cookie_headers {
         let (mut name, mut value, mut in_value) = (String::new(), String::new(), false);
         for c in header.chars().chain(std::iter::once(';')) {
             match (c, in_value) {
                 (';', _) => {
-                    if in_value && name.trim() == "session_id" && looks_like_token(value.trim()) {
-                        return Some(value.trim().to_owned());
+                    let (pair_name, pair_value) = (strip(&name), strip(&value));
+                    if in_value && pair_name == "session_id" && looks_like_token(pair_value) {
+                        return Some(pair_value.to_owned());
                     }
-                    name.clear();
-                    value.clear();
-                    in_value = false;
+                    (name, value, in_value) = (String::new(), String::new(), false);
                 }
                 ('=', false) => in_value = true,
                 (c, false) => name.push(c),
@@ -134,6 +134,15 @@ fn expected_token(cookie_headers: &[&str]) -> Option<String> {
         }
     }
     None
+}
+
+/// `text` without leading and trailing spaces and tabs.
+fn strip(text: &str) -> &str {
+    let start = text.find(|c| c != ' ' && c != '\t').unwrap_or(text.len());
+    let end = text
+        .rfind(|c| c != ' ' && c != '\t')
+        .map_or(start, |i| i + 1);
+    text.get(start..end.max(start)).unwrap_or_default()
 }
 
 /// A token as the issue defines it: 43 characters of `[A-Za-z0-9_-]` whose last
@@ -304,6 +313,32 @@ shared_model::backend_tests!(
 
 /// Non-UTF-8 bytes can only arrive over real HTTP: Rocket drops such a header, so
 /// the request has no session cookie.
+/// The oracle on hand-made headers, so the property run rests on a model that
+/// is right for the cases a reader can check.
+#[test]
+fn the_model_reads_cookie_headers_as_specified() {
+    let token = new_token();
+    let cases: Vec<(String, Option<&str>)> = vec![
+        (format!("session_id={token}"), Some(&token)),
+        (format!(" \tsession_id = {token} \t; x=y"), Some(&token)),
+        (format!("a=b;session_id={token}"), Some(&token)),
+        (format!("session_id=junk; session_id={token}"), Some(&token)),
+        (format!("session_id=\u{3000}{token}"), None),
+        (format!("session_id={token}="), None),
+        (format!("xsession_id={token}"), None),
+        (format!("session_id\u{a0}={token}"), None),
+        (format!("session_id;={token}"), None),
+        ("session_id=".to_owned(), None),
+    ];
+    for (header, expected) in cases {
+        assert_eq!(
+            expected_token(&[&header]).as_deref(),
+            expected,
+            "{header:?}"
+        );
+    }
+}
+
 #[test]
 fn non_utf8_cookie_bytes_over_http() {
     let db = TestDatabase::sqlite();

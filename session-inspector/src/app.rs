@@ -260,9 +260,12 @@ impl InspectorApp {
             Response::ConnectFailed { url, message } => {
                 self.state.connection.connecting = None;
                 if let Some(current) = &self.state.connection.current {
-                    self.state.connection.url_input.clone_from(&current.url);
+                    self.state.connection.url_input = shared_model::strip_password(&current.url);
                 }
-                self.state.error(format!("cannot open {url}: {message}"));
+                self.state.error(format!(
+                    "cannot open {}: {message}",
+                    shared_model::redact_url(&url)
+                ));
             }
             Response::Counted { generation, count } => {
                 if generation == self.state.table.generation {

@@ -439,14 +439,17 @@ fn corrupt_rows_are_listed_with_their_error() {
 fn an_unreachable_database_is_reported_and_the_app_keeps_working() {
     let db = TestDatabase::sqlite();
     let fixture = Fixture::new(&db);
+    // A password in the URL (here a query parameter) never reaches the screen.
     let missing = fixture
         .db
         .url()
-        .replace("sessions.sqlite", "missing/none.sqlite");
+        .replace("sessions.sqlite", "missing/none.sqlite?password=hunter2");
     let mut harness = open(&missing);
     run_until(&mut harness, "the error in the status bar", |h| {
         shows_containing(h, "no SQLite database at")
     });
+    assert!(shows_containing(&harness, "password=***"));
+    assert!(!shows_containing(&harness, "hunter2"));
     harness
         .get_by_role_and_label(Role::TextInput, "Database")
         .set_text_value_accesskit(&fixture.url());

@@ -36,6 +36,7 @@ pub struct ChangeSet {
     removed: Vec<String>,
     user_id: UserIdUpdate,
     new_id: Option<SessionId>,
+    login: bool,
 }
 
 /// What a [`ChangeSet`] does to the `user_id` column.
@@ -89,6 +90,22 @@ impl ChangeSet {
         };
     }
 
+    /// Signs `user_id` in: sets the `user_id` column and, when applied, empties
+    /// the stored data first if the row belongs to a different user by then
+    /// (judged under the row lock, so a concurrent change of user is seen).
+    /// Keys set after this call are kept. Pair it with
+    /// [`cycle_id`](Self::cycle_id).
+    pub fn login(&mut self, user_id: String) {
+        self.set_user_id(Some(user_id));
+        self.login = true;
+    }
+
+    /// Whether [`login`](Self::login) was called.
+    #[must_use]
+    pub fn is_login(&self) -> bool {
+        self.login
+    }
+
     /// Moves the session to `token`'s public id when applied (same data, same
     /// user): the old cookie stops working at that moment.
     pub fn cycle_id(&mut self, token: &SessionToken) {
@@ -103,6 +120,7 @@ impl ChangeSet {
             && self.removed.is_empty()
             && self.user_id == UserIdUpdate::Unchanged
             && self.new_id.is_none()
+            && !self.login
     }
 
     /// The public id the session moves to, if the set cycles it.

@@ -496,41 +496,70 @@ pub fn strip_password(url: &str) -> String {
 
 /// Replaces every password in `url` with `replacement`, or drops it.
 fn rewrite_passwords(url: &str, replacement: Option<&str>) -> String {
-    // The credentials end at the last `@`, whatever a careless password contains.
-    let (head, tail) = match url.split_once("://") {
-        Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((credentials, host)) => match (credentials.split_once(':'), replacement) {
-                (Some((user, _)), Some(replacement)) => {
-                    (format!("{scheme}://{user}:{replacement}@"), host)
-                }
-                (Some((user, _)), None) => (format!("{scheme}://{user}@"), host),
-                (None, _) => (format!("{scheme}://{credentials}@"), host),
-            },
-            None => (format!("{scheme}://"), rest),
-        },
-        None => (String::new(), url),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return rewrite_query(url, replacement);
     };
-    let mut rewritten = head;
-    match tail.split_once('?') {
-        Some((path, query)) => {
-            let pairs: Vec<String> = query
-                .split('&')
-                .filter_map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
-                        replacement.map(|replacement| format!("{key}={replacement}"))
-                    }
-                    _ => Some(pair.to_owned()),
-                })
-                .collect();
-            rewritten.push_str(path);
-            if !pairs.is_empty() {
-                rewritten.push('?');
-                rewritten.push_str(&pairs.join("&"));
+    // The authority ends at the first `/`, `?` or `#`; credentials end at its
+    // last `@` (a password may hold an unescaped `@`).
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (credentials, host, tail) = match authority.rsplit_once('@') {
+        Some((credentials, host)) => (Some(credentials), host, tail),
+        // A `:` followed by something other than a port means an unescaped `/`,
+        // `?` or `#` in a password cut the authority short: everything up to the
+        // last `@` is credentials. This may hide too much, never too little.
+        None if has_non_numeric_port(authority) && rest.contains('@') => {
+            match rest.rsplit_once('@') {
+                Some((credentials, after)) => {
+                    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+                    let (host, tail) = after.split_at(end);
+                    (Some(credentials), host, tail)
+                }
+                None => (None, authority, tail),
             }
         }
-        None => rewritten.push_str(tail),
+        None => (None, authority, tail),
+    };
+    let credentials = match (credentials, replacement) {
+        (None, _) => String::new(),
+        (Some(credentials), replacement) => match (credentials.split_once(':'), replacement) {
+            (Some((user, _)), Some(replacement)) => format!("{user}:{replacement}@"),
+            (Some((user, _)), None) => format!("{user}@"),
+            (None, _) => format!("{credentials}@"),
+        },
+    };
+    format!(
+        "{scheme}://{credentials}{host}{}",
+        rewrite_query(tail, replacement)
+    )
+}
+
+/// Whether `authority` (without credentials) has a `:` not followed by digits only.
+fn has_non_numeric_port(authority: &str) -> bool {
+    authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `path?query#fragment` with password parameters replaced or dropped.
+fn rewrite_query(text: &str, replacement: Option<&str>) -> String {
+    let Some((path, query)) = text.split_once('?') else {
+        return text.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                replacement.map(|replacement| format!("{key}={replacement}"))
+            }
+            _ => Some(pair.to_owned()),
+        })
+        .collect();
+    if pairs.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
     }
-    rewritten
 }
 
 /// A borrowed connection of whichever backend a [`Database`] uses, for an app's
@@ -724,6 +753,48 @@ mod tests {
             "mysql://root@h/x"
         );
         assert_eq!(strip_password("db.sqlite"), "db.sqlite");
+        // An `@` after the host (Azure's user@server names) is not the end of
+        // the credentials.
+        assert_eq!(
+            redact_url("postgres://db/app?user=me@corp&password=s3cret"),
+            "postgres://db/app?user=me@corp&password=***"
+        );
+        assert_eq!(
+            redact_url("postgres://app:pw@db/app?options=a@b&password=s3cret"),
+            "postgres://app:***@db/app?options=a@b&password=***"
+        );
+        assert_eq!(
+            strip_password("postgres://app:pw@db/app?options=a@b&password=s3cret"),
+            "postgres://app@db/app?options=a@b"
+        );
+        assert_eq!(
+            redact_url("postgres://db:5432/app"),
+            "postgres://db:5432/app"
+        );
+        assert_eq!(
+            redact_url("db.sqlite?password=x&mode=ro"),
+            "db.sqlite?password=***&mode=ro"
+        );
+        // Whatever the shape, a password never survives.
+        for url in [
+            "postgres://app:s3cret@db/x",
+            "postgres://app:s3/cret@db/x",
+            "postgres://app:s3?cret@db/x",
+            "postgres://app:s3#cret@db/x",
+            "postgres://app:s3@cret@db/x?o=a@b",
+            "mysql://app:s3cret@db:3306/x?password=s3cret",
+        ] {
+            assert!(
+                !redact_url(url).contains("s3"),
+                "{url} -> {}",
+                redact_url(url)
+            );
+            assert!(
+                !strip_password(url).contains("s3"),
+                "{url} -> {}",
+                strip_password(url)
+            );
+        }
     }
 
     #[test]

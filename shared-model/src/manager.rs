@@ -304,7 +304,9 @@ impl SessionManager {
             .transpose()
     }
 
-    /// Replays `changes` on the data as stored now, moves `expires_at` to the
+    /// Replays `changes` on the data as stored now (emptied first when the set
+    /// is a [`login`](ChangeSet::login) and the row belongs to another user),
+    /// moves `expires_at` to the
     /// given time (never earlier than stored: a clock that jumped back does not
     /// shorten a session), bumps `version` and `updated_at`, and returns the
     /// session as written (under its new public id when the set cycles it). One
@@ -334,6 +336,12 @@ impl SessionManager {
                 .filter(|row| row.expires_at > now.naive_utc())
                 .ok_or(Error::Gone(*id))?;
             let mut session = row.decode_or_error()?;
+            if let (true, UserIdChange::Set(user_id)) = (changes.is_login(), changes.user_id()) {
+                if session.user_id.as_deref().is_some_and(|stored| stored != user_id) {
+                    // Another user's session: the new one inherits nothing.
+                    session.data.clear();
+                }
+            }
             changes.replay(&mut session.data);
             let text = self.encode(&session.data)?;
             match changes.user_id() {

@@ -391,6 +391,37 @@ fn replace_data_keeps_the_user_id_column_in_step(db: &TestDatabase) {
     assert_eq!(manager.get(&column_only.id).unwrap().unwrap(), edited);
 }
 
+/// A login is judged against the row as locked, not as the writer loaded it:
+/// a user set meanwhile (without a new id) still empties the data.
+fn login_empties_the_data_of_the_user_stored_at_write_time(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let guest = manager
+        .create(&token(), data(json!({"cart": [1]})), None, expires)
+        .unwrap();
+    // The writer loaded an anonymous session; meanwhile alice was set on it.
+    let mut alice = changes(&[("secret", json!("alice's"))]);
+    alice.set_user_id(Some("alice".into()));
+    manager.apply(&guest.id, &alice, expires).unwrap();
+    let mut bob = changes(&[("username", json!("bob"))]);
+    bob.login("bob".into());
+    let written = manager.apply(&guest.id, &bob, expires).unwrap();
+    assert_eq!(Value::Object(written.data), json!({"username": "bob"}));
+    assert_eq!(written.user_id.as_deref(), Some("bob"));
+    // The same user signing in again, or a guest signing in, keeps the data.
+    let mut again = ChangeSet::default();
+    again.login("bob".into());
+    let written = manager.apply(&guest.id, &again, expires).unwrap();
+    assert_eq!(Value::Object(written.data), json!({"username": "bob"}));
+    let anonymous = manager
+        .create(&token(), data(json!({"cart": [2]})), None, expires)
+        .unwrap();
+    let mut carol = ChangeSet::default();
+    carol.login("carol".into());
+    let written = manager.apply(&anonymous.id, &carol, expires).unwrap();
+    assert_eq!(Value::Object(written.data), json!({"cart": [2]}));
+}
+
 fn touch_renews_only_the_expiry(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
@@ -903,6 +934,7 @@ backend_tests!(
     a_token_is_never_used_twice,
     the_table_stores_the_public_id_and_never_the_token,
     apply_never_shortens_the_expiry,
+    login_empties_the_data_of_the_user_stored_at_write_time,
     replace_data_keeps_the_user_id_column_in_step,
     sixteen_threads_applying_different_keys_all_survive,
     apply_merges_into_the_current_data,

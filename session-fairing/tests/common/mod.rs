@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rocket::fairing::AdHoc;
 use rocket::figment::providers::Serialized;
 use rocket::form::FromForm;
-use rocket::http::{ContentType, Header, Status};
+use rocket::http::{ContentType, Cookie, CookieJar, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{delete, get, post, put, routes, Build, Rocket};
@@ -122,6 +122,43 @@ fn flashes(session: Session<'_>) -> Json<Value> {
     Json(json!(session.take_flashes()))
 }
 
+/// Stores too much after setting two cookies of its own through the jar: one of
+/// another name, one with the session cookie's name.
+#[post("/big-with-cookies")]
+fn big_with_cookies(session: Session<'_>, jar: &CookieJar<'_>) -> Status {
+    jar.add(Cookie::new("theme", "dark"));
+    jar.add(Cookie::new("session_id", "set-by-the-handler"));
+    session.insert("big", &"x".repeat(500)).unwrap();
+    Status::NoContent
+}
+
+/// Logs out, then stores too much in the new session.
+#[post("/logout-then-big")]
+fn logout_then_big(session: Session<'_>) -> Status {
+    session.delete();
+    session.insert("big", &"x".repeat(500)).unwrap();
+    Status::NoContent
+}
+
+/// The late write of the deterministic logout race: loads the session, tells
+/// the test, waits until the test has logged the session out, then writes back
+/// the user it loaded.
+#[post("/carry-user-after-gate")]
+async fn carry_user_after_gate(session: Session<'_>, gate: &rocket::State<Gate>) -> Status {
+    let user = session.user_id();
+    gate.loaded.notify_one();
+    gate.release.notified().await;
+    session.insert("user_id", &user).unwrap();
+    Status::NoContent
+}
+
+/// Two signals between a test and `carry_user_after_gate`.
+#[derive(Default)]
+pub struct Gate {
+    pub loaded: rocket::tokio::sync::Notify,
+    pub release: rocket::tokio::sync::Notify,
+}
+
 #[post("/write-then-fail")]
 fn write_then_fail(session: Session<'_>) -> Status {
     session.insert("doomed", &1).unwrap();
@@ -206,6 +243,7 @@ pub fn app(url: &str, extra: Value) -> Rocket<Build> {
         .merge(Serialized::default("session", section))
         .merge(("log_level", "critical"));
     rocket::custom(figment)
+        .manage(Gate::default())
         // Another fairing's headers, set before ours run: a failed save keeps them.
         .attach(AdHoc::on_response("HSTS", |_, response| {
             Box::pin(async move {
@@ -235,7 +273,10 @@ pub fn app(url: &str, extra: Value) -> Rocket<Build> {
                 csrf_token,
                 note_form,
                 note_header,
-                login_then_csrf
+                login_then_csrf,
+                big_with_cookies,
+                logout_then_big,
+                carry_user_after_gate
             ],
         )
 }
