@@ -17,8 +17,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
 work="$(mktemp -d)"
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+# The apps' pids are in $work/pid-PORT (`start` runs in a command substitution,
+# a subshell, so it cannot add to an array of this shell).
+stop_apps() {
+    local file pid
+    for file in "$work"/pid-*; do
+        [ -e "$file" ] || continue
+        pid="$(cat "$file")"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$file"
+    done
+}
+cleanup() { stop_apps; rm -rf "$work"; }
 trap cleanup EXIT
 source scripts/bench-lib.sh
 cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
@@ -38,7 +49,6 @@ start() {
     BENCH_MODE="$mode" ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
         ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0,count_statements=$count}" \
         "$app" >"$work/$mode-$port.log" 2>&1 &
-    pids+=($!)
     echo $! >"$work/pid-$port"
     for _ in $(seq 100); do
         curl -fs "http://127.0.0.1:$port/read" >/dev/null 2>&1 && { echo "$port"; return; }
@@ -68,6 +78,9 @@ run() {
     echo "$rps $p50 $p99 $requests ${non2xx:-0}"
 }
 
+# The median by requests/s of run lines on stdin.
+median() { grep -v '^$' | sort -g -k1,1 | awk '{ lines[NR] = $0 } END { print lines[int((NR + 1) / 2)] }'; }
+
 per_request() { # before after requests field
     python3 -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); n=int(sys.argv[3]); print(f'{(b[sys.argv[4]]-a[sys.argv[4]])/n:.2f}')" "$1" "$2" "$3" "$4"
 }
@@ -84,17 +97,26 @@ bench_backend() { # name url
     bare="$(start bare "$url")"
     sessions="$(start sessions "$url")"
     counted="$(start sessions "$url" true)"
-    read -r bare_rps bare_p50 bare_p99 _ _ <<<"$(run bare "$bare" GET /read)"
-    echo "| $name | bare GET /read | $bare_rps | 100% | $bare_p50 | $bare_p99 | 0 | 0 | 0 |"
+    new_session "$sessions" >"$work/one.ids"
+    # The bare route and the sessions app's route without the guard alternate,
+    # five runs each, and each row shows its median run: two runs of the same
+    # app differ by up to ~10% on this machine.
+    local bare_runs="" plain_runs=""
+    for _ in 1 2 3 4 5; do
+        bare_runs+="$(run bare "$bare" GET /read)"$'\n'
+        plain_runs+="$(run sessions "$sessions" GET /plain "$work/one.ids")"$'\n'
+    done
+    read -r bare_rps bare_p50 bare_p99 _ _ <<<"$(median <<<"$bare_runs")"
+    spreads+=("$name: bare GET /read $(awk 'NF { printf "%s%.0f", sep, $1; sep = " / " }' <<<"$bare_runs"), GET /plain with a cookie $(awk 'NF { printf "%s%.0f", sep, $1; sep = " / " }' <<<"$plain_runs") requests/s")
+    echo "| $name | bare GET /read (median of 5) | $bare_rps | 100% | $bare_p50 | $bare_p99 | 0 | 0 | 0 |"
     read -r hop_rps hop_p50 hop_p99 _ _ <<<"$(run bare "$bare" GET /hop)"
     echo "| $name | bare GET /hop (one spawn_blocking, no database) | $hop_rps | $(python3 -c "print(f'{$hop_rps/$bare_rps*100:.0f}%')") | $hop_p50 | $hop_p99 | 0 | 0 | 0 |"
-    new_session "$sessions" >"$work/one.ids"
     local before after n
-    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /plain "$work/one.ids")"
+    read -r rps p50 p99 _ errors <<<"$(median <<<"$plain_runs")"
     before="$(statements "$counted")"
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /plain "$work/one.ids")"
     after="$(statements "$counted")"
-    echo "| $name | sessions app, GET /plain without the guard, with a valid cookie | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
+    echo "| $name | sessions app, GET /plain without the guard, with a valid cookie (median of 5) | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
     read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
     before="$(statements "$counted")"
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /read "$work/one.ids")"
@@ -110,11 +132,13 @@ bench_backend() { # name url
     after="$(statements "$counted")"
     echo "| $name | session POST /write (64 sessions) | $rps | $(python3 -c "print(f'{$rps/$wb_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
     peaks+=("$name: bare app $(peak_mib "$bare") MiB, sessions app $(peak_mib "$sessions") MiB")
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    pids=()
+    # Wait for the apps to exit, so the next backend's runs share the CPUs
+    # with nothing left over from this one.
+    stop_apps
 }
 
 peaks=()
+spreads=()
 bench_backend SQLite "$work/bench.sqlite"
 if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_fairing CASCADE; CREATE SCHEMA bench_fairing;"
@@ -124,3 +148,5 @@ fi
 
 echo
 echo "Peak RSS (VmHWM) after the runs: ${peaks[*]/%/;}"
+echo
+echo "The alternating runs, in order: ${spreads[*]/%/;}"
