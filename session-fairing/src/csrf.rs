@@ -131,6 +131,17 @@ impl Origin {
     }
 }
 
+/// `localhost`, `*.localhost`, `127.0.0.0/8` and `[::1]`: hosts browsers treat
+/// as secure contexts over plain `http`.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
 fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
@@ -140,8 +151,9 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 /// Whether `origin` is the app itself: the same host and port as the request's
-/// `Host` (or HTTP/2 `:authority`), and `https` when cookies are `Secure` (an
-/// `http` page of the same host is another origin then).
+/// `Host` (or HTTP/2 `:authority`), and, when cookies are `Secure`, a scheme a
+/// browser sends `Secure` cookies to (`https`, or `http` on a loopback host, as
+/// browsers treat those): an `http` page of a public host is another origin then.
 fn is_own_origin(origin: &Origin, request: &Request<'_>, settings: &Settings) -> bool {
     // Rocket fills `host()` from `Host` (HTTP/1) or `:authority` (HTTP/2) for
     // requests off the wire; requests built in process only carry the header.
@@ -160,7 +172,7 @@ fn is_own_origin(origin: &Origin, request: &Request<'_>, settings: &Settings) ->
             None => return false,
         },
     };
-    if settings.cookie_secure && origin.scheme != "https" {
+    if settings.cookie_secure && origin.scheme != "https" && !is_loopback(&origin.host) {
         return false;
     }
     let same_host = own.domain().as_str().eq_ignore_ascii_case(&origin.host);
@@ -507,6 +519,28 @@ mod tests {
         assert!(!matches(&secret, &first[..85]));
         assert!(!matches(&secret, &URL_SAFE_NO_PAD.encode(secret)));
         assert!(!matches(&secret, ""));
+    }
+
+    #[test]
+    fn loopback_hosts_are_the_ones_browsers_trust_over_http() {
+        for host in [
+            "localhost",
+            "app.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "localhost.example.com",
+            "128.0.0.1",
+            "[::2]",
+            "10.0.0.1",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 
     #[test]

@@ -947,6 +947,21 @@ fn cross_site_requests_are_refused(db: &TestDatabase) {
             )
             .await;
         assert_eq!(accepted.status, Status::NoContent);
+        // Browsers send `Secure` cookies to `http://localhost` too: the app
+        // itself on a loopback host is the same origin over plain HTTP.
+        let local = secure
+            .request_with(
+                rocket::http::Method::Put,
+                "/set/a",
+                None,
+                Some(json!(1)),
+                &[
+                    ("Host", "127.0.0.1:8000"),
+                    ("Origin", "http://127.0.0.1:8000"),
+                ],
+            )
+            .await;
+        assert_eq!(local.status, Status::NoContent);
         // The manager guard checks the origin as well.
         let reply = h
             .request_with(
