@@ -81,13 +81,7 @@ fn matches(secret: &[u8; 32], presented: &str) -> bool {
 /// `scheme://host[:port]` in lowercase without a default port, or `None` when
 /// `origin` is not such a text.
 pub(crate) fn normalize_origin(origin: &str) -> Option<String> {
-    let origin = Origin::parse(origin)?;
-    Some(match origin.port {
-        Some(port) if Some(port) != default_port(&origin.scheme) => {
-            format!("{}://{}:{port}", origin.scheme, origin.host)
-        }
-        _ => format!("{}://{}", origin.scheme, origin.host),
-    })
+    Origin::parse(origin).map(|origin| origin.normalized())
 }
 
 /// An `Origin` header's parts, lowercase.
@@ -123,6 +117,16 @@ impl Origin {
             host: host.to_owned(),
             port,
         })
+    }
+
+    /// `scheme://host[:port]`, the port only when it is not the scheme's default.
+    fn normalized(&self) -> String {
+        match self.port {
+            Some(port) if Some(port) != default_port(&self.scheme) => {
+                format!("{}://{}:{port}", self.scheme, self.host)
+            }
+            _ => format!("{}://{}", self.scheme, self.host),
+        }
     }
 
     /// The port, or the scheme's default.
@@ -197,23 +201,32 @@ pub(crate) fn check_origin(request: &Request<'_>, settings: &Settings) -> Result
     ) {
         return Ok(());
     }
-    let origin = request.headers().get_one("Origin");
-    if let Some(normalized) = origin.and_then(normalize_origin) {
-        if settings.trusted_origins.contains(&normalized) {
-            return Ok(());
-        }
-    }
-    let fetch_site = request.headers().get_one("Sec-Fetch-Site").map(str::trim);
-    if fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
-        return Err(Error::CrossSite);
-    }
-    match origin {
-        None => Ok(()),
-        Some(origin) => match Origin::parse(origin) {
-            Some(origin) if is_own_origin(&origin, request, settings) => Ok(()),
-            // `null` (sandboxed frames, privacy redirects) and anything else.
-            _ => Err(Error::CrossSite),
-        },
+    let header = request.headers().get_one("Origin");
+    // `None` for no header and for one that is not an origin (`null`).
+    let origin = header.and_then(Origin::parse);
+    let trusted = origin
+        .as_ref()
+        .is_some_and(|origin| settings.trusted_origins.contains(&origin.normalized()));
+    let cross_site = request
+        .headers()
+        .get_one("Sec-Fetch-Site")
+        .is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site"));
+    let allowed = trusted
+        || (!cross_site
+            && match (header, &origin) {
+                (None, _) => true,
+                (Some(_), Some(origin)) => is_own_origin(origin, request, settings),
+                (Some(_), None) => false,
+            });
+    if allowed {
+        Ok(())
+    } else {
+        log::info!(
+            "sessions: refused a cross-site {} {}",
+            request.method(),
+            request.uri().path()
+        );
+        Err(Error::CrossSite)
     }
 }
 

@@ -203,21 +203,17 @@ impl Fairing for Sessions {
         let now = store.manager.now();
         let (plan, cookie_token) = {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            // A persistent cookie is sent again with every renewal.
+            let resend = store.settings.cookie_persistent;
             (
                 state.plan(&store.settings, now),
-                state.cookie_token().cloned(),
+                state.cookie_token().filter(|_| resend).cloned(),
             )
         };
-        let Some(plan) = plan else {
+        let plan = match plan {
+            Ok(plan) => plan,
             // No randomness for a token: nothing can be stored safely.
-            return fail(
-                response,
-                &Error::from(shared_model::Error::Randomness(
-                    getrandom::Error::UNEXPECTED,
-                )),
-                &store.settings,
-                false,
-            );
+            Err(error) => return fail(response, &Error::from(error), &store.settings, false),
         };
         if plan.is_empty() {
             // The common read-only request inside the renew interval: no thread hop.
@@ -231,12 +227,7 @@ impl Fairing for Sessions {
                 new_token,
                 expires_at,
             })) => {
-                let token = match new_token {
-                    Some(token) => Some(token),
-                    None if store.settings.cookie_persistent => cookie_token,
-                    None => None,
-                };
-                if let Some(token) = token {
+                if let Some(token) = new_token.or(cookie_token) {
                     add_cookie(
                         response,
                         session_cookie(&store.settings, &token, expires_at, now),

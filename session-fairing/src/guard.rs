@@ -85,11 +85,6 @@ pub(crate) async fn request_state<'r>(
         return Outcome::Error((Status::InternalServerError, Error::NotAttached));
     };
     if let Err(error) = crate::csrf::check_origin(request, &store.settings) {
-        log::info!(
-            "sessions: refused a cross-site {} {}",
-            request.method(),
-            request.uri().path()
-        );
         return Outcome::Error((error.status(), error));
     }
     let loaded = request

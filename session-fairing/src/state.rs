@@ -33,8 +33,8 @@ pub(crate) struct State {
     pub changes: ChangeSet,
     /// A row to delete at the end of the request (logout).
     pub delete: Option<SessionId>,
-    /// The operating system had no randomness for a token: the save fails.
-    no_randomness: bool,
+    /// The operating system had no randomness for a token: the save fails with it.
+    token_error: Option<shared_model::Error>,
 }
 
 impl State {
@@ -69,18 +69,29 @@ impl State {
     /// The token the browser holds after this request: the new one when the
     /// session is new or cycled (made now if need be), else the cookie's.
     pub fn token_after(&mut self) -> Option<&SessionToken> {
-        if self.next_token.is_none() && self.bound.is_none() {
-            self.next_token = self.new_token();
+        if self.bound.is_none() {
+            if let Err(error) = self.first_token() {
+                self.token_error = Some(error);
+            }
         }
         self.next_token.as_ref().or(self.cookie_token.as_ref())
+    }
+
+    /// A new session's token, made on first need.
+    fn first_token(&mut self) -> shared_model::Result<SessionToken> {
+        if let Some(token) = &self.next_token {
+            return Ok(token.clone());
+        }
+        let token = SessionToken::generate()?;
+        self.next_token = Some(token.clone());
+        Ok(token)
     }
 
     fn new_token(&mut self) -> Option<SessionToken> {
         match SessionToken::generate() {
             Ok(token) => Some(token),
             Err(error) => {
-                log::error!("sessions: {error}");
-                self.no_randomness = true;
+                self.token_error = Some(error);
                 None
             }
         }
@@ -96,13 +107,12 @@ impl State {
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let removed = self.data.remove(key);
-        if removed.is_some() {
+        // The `user_id` key and column go whatever this request saw: only the
+        // column may have been set, or a concurrent request set it since.
+        if removed.is_some() || key == USER_ID_KEY {
             self.changes.remove(key);
         }
-        // The column follows the key, also when only the column was set (or a
-        // concurrent request set it since this one loaded).
         if key == USER_ID_KEY {
-            self.changes.remove(key);
             self.set_user_id(None);
         }
         removed
@@ -183,20 +193,21 @@ impl State {
         self.decide(settings, now).1
     }
 
-    /// What to write at the end of the request; `None` when no token could be
-    /// made for a session that needs one.
-    pub fn plan(&mut self, settings: &Settings, now: DateTime<Utc>) -> Option<Plan> {
+    /// What to write at the end of the request.
+    ///
+    /// # Errors
+    ///
+    /// [`shared_model::Error::Randomness`] when a token this request needed could
+    /// not be made: nothing can be stored safely.
+    pub fn plan(&mut self, settings: &Settings, now: DateTime<Utc>) -> shared_model::Result<Plan> {
         let (decision, expires_at) = self.decide(settings, now);
         let write = match (decision, self.bound) {
-            (Decision::Create, _) => {
-                self.token_after();
-                Write::Create {
-                    token: self.next_token.clone()?,
-                    data: self.data.clone(),
-                    user_id: self.user_id.clone(),
-                    expires_at,
-                }
-            }
+            (Decision::Create, _) => Write::Create {
+                token: self.first_token()?,
+                data: self.data.clone(),
+                user_id: self.user_id.clone(),
+                expires_at,
+            },
             (Decision::Apply, Some(bound)) => Write::Apply {
                 id: bound.id,
                 changes: self.changes.clone(),
@@ -209,10 +220,10 @@ impl State {
             },
             _ => Write::Nothing,
         };
-        if self.no_randomness {
-            return None;
+        if let Some(error) = self.token_error.take() {
+            return Err(error);
         }
-        Some(Plan {
+        Ok(Plan {
             delete: self.delete,
             write,
         })
