@@ -13,6 +13,38 @@ use diesel::{connection::SimpleConnection as _, Connection as _};
 
 use crate::{Backend, Database, SessionManager};
 
+/// Runs `$body` with `$conn` bound to a new connection (no pool) of the test
+/// database's backend; the error, of connecting or of `$body`, as text.
+macro_rules! direct {
+    ($db:expr, $conn:ident => $body:expr) => {{
+        use diesel::Connection as _;
+        match $db.backend {
+            Backend::Sqlite => diesel::SqliteConnection::establish(&$db.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| {
+                    let $conn = &mut c;
+                    $body.map_err(|e| e.to_string())
+                }),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => diesel::PgConnection::establish(&$db.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| {
+                    let $conn = &mut c;
+                    $body.map_err(|e| e.to_string())
+                }),
+            #[cfg(feature = "mysql")]
+            Backend::Mysql => diesel::MysqlConnection::establish(&$db.url)
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| {
+                    let $conn = &mut c;
+                    $body.map_err(|e| e.to_string())
+                }),
+            #[allow(unreachable_patterns)]
+            other => Err(format!("{other} is not compiled in")),
+        }
+    }};
+}
+
 /// The environment variable with the PostgreSQL server URL for tests.
 pub const POSTGRES_URL_VAR: &str = "SESSIONS_TEST_POSTGRES_URL";
 /// The environment variable with the MySQL/MariaDB server URL for tests.
@@ -169,23 +201,7 @@ impl TestDatabase {
     /// When the SQL fails.
     pub fn execute(&self, sql: &str) {
         use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        let result = match self.backend {
-            Backend::Sqlite => diesel::SqliteConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string())),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres => diesel::PgConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string())),
-            #[cfg(feature = "mysql")]
-            Backend::Mysql => diesel::MysqlConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| conn.batch_execute(sql).map_err(|e| e.to_string())),
-            #[allow(unreachable_patterns)]
-            other => Err(format!("{other} is not compiled in")),
-        };
-        if let Err(error) = result {
+        if let Err(error) = direct!(self, conn => conn.batch_execute(sql)) {
             panic!("{sql}: {error}");
         }
     }
@@ -198,39 +214,14 @@ impl TestDatabase {
     /// When the SQL fails.
     #[must_use]
     pub fn query_strings(&self, sql: &str) -> Vec<String> {
-        use diesel::{Connection, RunQueryDsl};
+        use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Row {
             #[diesel(sql_type = diesel::sql_types::Text)]
             value: String,
         }
-        let rows: Result<Vec<Row>, String> = match self.backend {
-            Backend::Sqlite => diesel::SqliteConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| {
-                    diesel::sql_query(sql)
-                        .load(&mut conn)
-                        .map_err(|e| e.to_string())
-                }),
-            #[cfg(feature = "postgres")]
-            Backend::Postgres => diesel::PgConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| {
-                    diesel::sql_query(sql)
-                        .load(&mut conn)
-                        .map_err(|e| e.to_string())
-                }),
-            #[cfg(feature = "mysql")]
-            Backend::Mysql => diesel::MysqlConnection::establish(&self.url)
-                .map_err(|e| e.to_string())
-                .and_then(|mut conn| {
-                    diesel::sql_query(sql)
-                        .load(&mut conn)
-                        .map_err(|e| e.to_string())
-                }),
-            #[allow(unreachable_patterns)]
-            other => Err(format!("{other} is not compiled in")),
-        };
+        let rows: Result<Vec<Row>, String> =
+            direct!(self, conn => diesel::sql_query(sql).load(conn));
         match rows {
             Ok(rows) => rows.into_iter().map(|row| row.value).collect(),
             Err(error) => panic!("{sql}: {error}"),
