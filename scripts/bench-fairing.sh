@@ -5,6 +5,10 @@
 #
 #   scripts/bench-fairing.sh [seconds per run, default 10]
 #
+# BENCH_SESSION_EXTRA adds keys to the sessions apps' `session` section, e.g.
+# BENCH_SESSION_EXTRA='audit=true,record_client=true' (client metadata is on by
+# default; the audit log is not).
+#
 # Peak memory is each app's VmHWM after its runs.
 #
 # Routes (session-fairing/examples/bench_app.rs): GET /read reads one session
@@ -47,7 +51,7 @@ start() {
     local mode="$1" url="$2" count="${3:-false}" port
     port="$(free_port)"
     BENCH_MODE="$mode" ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
-        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0,count_statements=$count}" \
+        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0,count_statements=$count${BENCH_SESSION_EXTRA:+,$BENCH_SESSION_EXTRA}}" \
         "$app" >"$work/$mode-$port.log" 2>&1 &
     echo $! >"$work/pid-$port"
     for _ in $(seq 100); do

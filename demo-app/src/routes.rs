@@ -1,6 +1,8 @@
-//! The routes: the seed's login/profile/logout/flash examples, a cart, a
-//! small JSON API and a health check. Handlers touch only the session (the
-//! fairing loads and saves it); only `POST /login` queries the database itself.
+//! The routes: the seed's login/profile/logout/flash examples, a cart,
+//! "remember me" and the "Your devices" page, a small JSON API and a health
+//! check. Handlers touch only the session (the fairing loads and saves it, and
+//! lists and signs out the user's other sessions); only `POST /login` queries
+//! the database itself.
 //!
 //! Cross-site request forgery: every state-changing route takes a guard of
 //! `session_fairing` (`Session`, `CsrfForm`), which refuses a request a browser
@@ -20,7 +22,7 @@ use rocket::serde::json::{json, Json, Value};
 use rocket::{
     catch, catchers, delete, get, post, put, routes, uri, Catcher, Request, Route, State,
 };
-use session_fairing::{CsrfForm, CsrfToken, Flash, NoFields, Session};
+use session_fairing::{CsrfForm, CsrfToken, Device, Flash, NoFields, Session, SessionId};
 
 use crate::users::Users;
 use crate::views::{self, Nav, Summary};
@@ -39,6 +41,12 @@ const LAST_SEEN: &str = "last_seen";
 
 /// What `/profile` tells a visitor who is not signed in.
 const PROFILE_NOTICE: &str = "Please log in to view your profile.";
+/// What `/devices` tells a visitor who is not signed in.
+const DEVICES_NOTICE: &str = "Please log in to see your devices.";
+
+/// How long "Remember me" keeps a session signed in without use, in days
+/// (the fairing caps it at `remember_max_days`, 30 by default).
+pub const REMEMBER_DAYS: u64 = 30;
 
 /// Keys only `/login` and `/logout` may change: writing them through the API
 /// would let anyone claim to be logged in.
@@ -54,11 +62,17 @@ pub fn routes() -> Vec<Route> {
         logout,
         cart_add,
         cart_page,
+        devices_page,
+        device_sign_out,
+        devices_sign_out_others,
         api_session,
         api_counter,
         api_heartbeat,
         api_put_key,
         api_delete_key,
+        api_devices,
+        api_device_revoke,
+        api_devices_sign_out_others,
     ]
 }
 
@@ -73,6 +87,25 @@ fn logged_in(session: &Session<'_>) -> Option<String> {
         session.get::<String>(USERNAME)
     } else {
         None
+    }
+}
+
+/// The signed-in username, when the session also carries the login's
+/// `user_id` column: what the devices routes need (the fairing lists and
+/// signs out sessions by that column).
+fn signed_in_user(session: &Session<'_>) -> Option<String> {
+    logged_in(session).filter(|_| session.user_id().is_some())
+}
+
+/// Where a page for signed-in users sends a guest: the login form with
+/// `notice`. A visitor with a stored session gets it as a flash; one without
+/// gets it through the address (`from`), so viewing a page stores nothing.
+fn sign_in_first(session: &Session<'_>, from: &'static str, notice: &str) -> Box<Redirect> {
+    if session.is_new() {
+        Box::new(Redirect::to(uri!(login_form(from = Some(from)))))
+    } else {
+        session.flash(notice, "warning");
+        Box::new(Redirect::to(uri!(login_form(from = None::<&str>))))
     }
 }
 
@@ -144,15 +177,20 @@ fn home(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
     views::home(nav(username.as_deref(), &csrf_token), &flashes, &summary)
 }
 
-/// `from=profile`: a guest without a stored session was sent here from
-/// `/profile`; the notice is shown from the address, so that page view creates
-/// no session row.
+/// `from=profile` or `from=devices`: a guest without a stored session was
+/// sent here from that page; the notice is shown from the address, so that
+/// page view creates no session row.
 #[get("/login?<from>")]
 fn login_form(session: Session<'_>, csrf: CsrfToken<'_>, from: Option<&str>) -> Markup {
     let mut flashes = session.take_flashes();
-    if from == Some("profile") && flashes.is_empty() {
+    let notice = match from {
+        Some("profile") => Some(PROFILE_NOTICE),
+        Some("devices") => Some(DEVICES_NOTICE),
+        _ => None,
+    };
+    if let Some(notice) = notice.filter(|_| flashes.is_empty()) {
         flashes.push(Flash {
-            message: PROFILE_NOTICE.to_owned(),
+            message: notice.to_owned(),
             category: "warning".to_owned(),
         });
     }
@@ -163,14 +201,18 @@ fn login_form(session: Session<'_>, csrf: CsrfToken<'_>, from: Option<&str>) -> 
         &flashes,
         &csrf_token,
         "",
+        false,
         None,
     )
 }
 
+/// The login form. `remember` is the "Remember me" checkbox: absent (not
+/// ticked) is `false`.
 #[derive(Debug, FromForm)]
 struct Credentials {
     username: String,
     password: String,
+    remember: bool,
 }
 
 #[derive(Responder)]
@@ -190,7 +232,11 @@ async fn login_submit(
     users: &State<Users>,
     form: CsrfForm<Credentials>,
 ) -> Result<LoginOutcome, Failure> {
-    let Credentials { username, password } = form.into_inner();
+    let Credentials {
+        username,
+        password,
+        remember,
+    } = form.into_inner();
     let typed = username.trim().to_owned();
     let Some(user) = users.authenticate(typed.clone(), password).await? else {
         let current = logged_in(&session);
@@ -200,6 +246,7 @@ async fn login_submit(
             &[],
             &csrf_token,
             &typed,
+            remember,
             Some("Invalid username or password."),
         )));
     };
@@ -208,6 +255,11 @@ async fn login_submit(
     session.insert(USER_ID, &user.id)?;
     session.insert(USERNAME, &user.username)?;
     session.insert(IS_AUTHENTICATED, &true)?;
+    if remember {
+        // Its own idle timeout and a cookie with `Max-Age`: it survives a
+        // browser restart and stays signed in for 30 days without use.
+        session.remember(std::time::Duration::from_secs(REMEMBER_DAYS * 24 * 60 * 60));
+    }
     session.flash("Welcome back!", "success");
     Ok(LoginOutcome::LoggedIn(Box::new(Redirect::to(uri!(home)))))
 }
@@ -228,15 +280,7 @@ fn profile(session: Session<'_>, csrf: CsrfToken<'_>) -> Result<Markup, Box<Redi
         )),
         // A visitor with a stored session gets the seed's flash; one without
         // gets it through the address, so viewing a page still stores nothing.
-        _ if session.is_new() => Err(Box::new(Redirect::to(uri!(login_form(
-            from = Some("profile")
-        ))))),
-        _ => {
-            session.flash(PROFILE_NOTICE, "warning");
-            Err(Box::new(Redirect::to(uri!(login_form(
-                from = None::<&str>
-            )))))
-        }
+        _ => Err(sign_in_first(&session, "profile", PROFILE_NOTICE)),
     }
 }
 
@@ -292,6 +336,79 @@ fn cart_page(session: Session<'_>, csrf: CsrfToken<'_>) -> Markup {
     )
 }
 
+#[derive(Responder)]
+enum PageOutcome {
+    Shown(Markup),
+    SignInFirst(Box<Redirect>),
+}
+
+/// "Your devices": every valid session of the signed-in user, this one marked,
+/// with a button to sign out each other one, or all of them.
+#[get("/devices")]
+async fn devices_page(session: Session<'_>, csrf: CsrfToken<'_>) -> Result<PageOutcome, Failure> {
+    let Some(username) = signed_in_user(&session) else {
+        return Ok(PageOutcome::SignInFirst(sign_in_first(
+            &session,
+            "devices",
+            DEVICES_NOTICE,
+        )));
+    };
+    let devices = session.devices().await?;
+    let csrf_token = csrf.value();
+    Ok(PageOutcome::Shown(views::devices(
+        &session.take_flashes(),
+        &csrf_token,
+        &username,
+        &devices,
+    )))
+}
+
+/// The "Sign out" button of one device on `/devices`. An id that is not one
+/// of the user's sessions (signed out meanwhile, mistyped, someone else's)
+/// changes nothing and says so. This device's own id is a logout.
+#[post("/devices/<session_id>/sign-out", data = "<_form>")]
+async fn device_sign_out(
+    session: Session<'_>,
+    session_id: &str,
+    _form: CsrfForm<NoFields>,
+) -> Result<Redirect, Failure> {
+    if signed_in_user(&session).is_none() {
+        return Ok(*sign_in_first(&session, "devices", DEVICES_NOTICE));
+    }
+    let Ok(session_id) = session_id.parse::<SessionId>() else {
+        session.flash("That device is not signed in.", "warning");
+        return Ok(Redirect::to(uri!(devices_page)));
+    };
+    let this_device = session.id() == Some(session_id);
+    if !session.revoke(session_id).await? {
+        session.flash("That device is not signed in.", "warning");
+    } else if this_device {
+        // Revoking this session logged it out; the flash goes into a new one.
+        session.flash("You have been logged out.", "info");
+        return Ok(Redirect::to(uri!(home)));
+    } else {
+        session.flash("The device has been signed out.", "success");
+    }
+    Ok(Redirect::to(uri!(devices_page)))
+}
+
+/// The "Sign out all other devices" button on `/devices`.
+#[post("/devices/sign-out-others", data = "<_form>")]
+async fn devices_sign_out_others(
+    session: Session<'_>,
+    _form: CsrfForm<NoFields>,
+) -> Result<Redirect, Failure> {
+    if signed_in_user(&session).is_none() {
+        return Ok(*sign_in_first(&session, "devices", DEVICES_NOTICE));
+    }
+    match session.revoke_others().await? {
+        0 => session.flash("No other device was signed in.", "info"),
+        1 => session.flash("Signed out 1 other device.", "success"),
+        count => session.flash(format!("Signed out {count} other devices."), "success"),
+    }
+    Ok(Redirect::to(uri!(devices_page)))
+}
+
 #[get("/api/session")]
 fn api_session(session: Session<'_>) -> Json<Value> {
     Json(json!({
@@ -332,6 +449,81 @@ fn api_heartbeat(session: Session<'_>) -> Result<HeartbeatOutcome, Failure> {
     let now = chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
     session.insert(LAST_SEEN, &now)?;
     Ok(HeartbeatOutcome::Done(Status::NoContent))
+}
+
+/// The JSON answer to an API call that needs a signed-in user.
+#[derive(Responder)]
+enum SignedInOutcome<T> {
+    Done(T),
+    #[response(status = 401)]
+    SignedOut(Json<Value>),
+}
+
+fn not_signed_in<T>() -> SignedInOutcome<T> {
+    SignedInOutcome::SignedOut(Json(json!({ "error": "not signed in" })))
+}
+
+/// A device as `/api/devices` shows it; times are RFC 3339 (UTC), `null` when
+/// unknown.
+fn device_json(device: &Device) -> Value {
+    let time = |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    json!({
+        "id": device.id.to_string(),
+        "current": device.current,
+        "ip_address": device.ip_address,
+        "user_agent": device.user_agent,
+        "created_at": time(device.created_at),
+        "last_seen_at": device.last_seen_at.map(time),
+        "expires_at": time(device.expires_at),
+        "remembered": device.remembered,
+    })
+}
+
+/// The signed-in user's sessions, most recently used first; guests get `401`.
+#[get("/api/devices")]
+async fn api_devices(session: Session<'_>) -> Result<SignedInOutcome<Json<Value>>, Failure> {
+    if signed_in_user(&session).is_none() {
+        return Ok(not_signed_in());
+    }
+    let devices = session.devices().await?;
+    Ok(SignedInOutcome::Done(Json(Value::Array(
+        devices.iter().map(device_json).collect(),
+    ))))
+}
+
+/// Signs out one of the user's sessions: `204`; `404` when `session_id` is
+/// not one of them (malformed, unknown, expired or another user's). The
+/// caller's own id is a logout.
+#[delete("/api/devices/<session_id>")]
+async fn api_device_revoke(
+    session: Session<'_>,
+    session_id: &str,
+) -> Result<SignedInOutcome<Status>, Failure> {
+    if signed_in_user(&session).is_none() {
+        return Ok(not_signed_in());
+    }
+    let Ok(session_id) = session_id.parse::<SessionId>() else {
+        return Ok(SignedInOutcome::Done(Status::NotFound));
+    };
+    Ok(SignedInOutcome::Done(
+        if session.revoke(session_id).await? {
+            Status::NoContent
+        } else {
+            Status::NotFound
+        },
+    ))
+}
+
+/// Signs out every other session of the user: `{"revoked": n}`.
+#[post("/api/devices/sign-out-others")]
+async fn api_devices_sign_out_others(
+    session: Session<'_>,
+) -> Result<SignedInOutcome<Json<Value>>, Failure> {
+    if signed_in_user(&session).is_none() {
+        return Ok(not_signed_in());
+    }
+    let revoked = session.revoke_others().await?;
+    Ok(SignedInOutcome::Done(Json(json!({ "revoked": revoked }))))
 }
 
 #[derive(Responder)]

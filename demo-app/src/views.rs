@@ -1,15 +1,18 @@
 //! The HTML pages, as maud templates (compiled in; no template files at run time).
 
+use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
-use session_fairing::{Flash, CSRF_FIELD};
+use session_fairing::{Device, Flash, CSRF_FIELD};
+
+use crate::devices::browser_label;
 
 /// Who the navigation bar shows.
 #[derive(Debug, Clone, Copy)]
 pub enum Nav<'a> {
     /// Not logged in: a "Log in" link.
     Guest,
-    /// Logged in: "Profile" and a "Log out" button, a form that carries the
-    /// session's CSRF token.
+    /// Logged in: "Profile", "Devices" and a "Log out" button, a form that
+    /// carries the session's CSRF token.
     User {
         /// Shown as "Signed in as …".
         username: &'a str,
@@ -63,6 +66,7 @@ fn nav(nav: Nav<'_>) -> Markup {
                         Nav::Guest => { a href="/login" { "Log in" } }
                         Nav::User { username, csrf_token } => {
                             a href="/profile" { "Profile" }
+                            a href="/devices" { "Devices" }
                             span.who { "Signed in as " strong { (username) } }
                             form method="post" action="/logout" {
                                 (csrf_field(csrf_token))
@@ -170,12 +174,14 @@ fn items_label(count: usize) -> String {
     }
 }
 
-/// `GET /login`, and `POST /login` when the credentials are wrong (`error`).
+/// `GET /login`, and `POST /login` when the credentials are wrong (`error`;
+/// the form keeps the username and the "Remember me" tick).
 pub fn login(
     who: Nav<'_>,
     flashes: &[Flash],
     csrf_token: &str,
     username: &str,
+    remember: bool,
     error: Option<&str>,
 ) -> Markup {
     let body = html! {
@@ -192,6 +198,10 @@ pub fn login(
                 label for="password" { "Password" }
                 input #password type="password" name="password"
                     autocomplete="current-password" required;
+                label.check for="remember" {
+                    input #remember type="checkbox" name="remember" value="on" checked[remember];
+                    " Remember me for " (crate::routes::REMEMBER_DAYS) " days"
+                }
                 p.actions { button type="submit" { "Log in" } }
             }
             p.muted {
@@ -252,6 +262,83 @@ pub fn cart(who: Nav<'_>, flashes: &[Flash], csrf_token: &str, items: &[String])
         }
     };
     layout("Cart", who, flashes, body)
+}
+
+/// When a device was signed in or seen, as the devices page shows it.
+fn device_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// `GET /devices`: the user's sessions, most recently used first, with a
+/// "Sign out" form (carrying the CSRF token) for each other one.
+pub fn devices(flashes: &[Flash], csrf_token: &str, username: &str, devices: &[Device]) -> Markup {
+    let others = devices.iter().filter(|device| !device.current).count();
+    let body = html! {
+        h1 { "Your devices" }
+        div.card {
+            p.muted.intro {
+                "Where your account is signed in, most recently used first. "
+                "Sign out a device you do not recognise; times are UTC."
+            }
+            table #devices {
+                thead {
+                    tr {
+                        th scope="col" { "Browser" }
+                        th scope="col" { "IP address" }
+                        th scope="col" { "Signed in" }
+                        th scope="col" { "Last seen" }
+                        th scope="col" { span.visually-hidden { "Action" } }
+                    }
+                }
+                tbody {
+                    @for device in devices {
+                        @let browser = browser_label(device.user_agent.as_deref());
+                        tr.current[device.current] data-session-id=(device.id) {
+                            td {
+                                span.browser title=[device.user_agent.as_deref()] { (browser) }
+                                @if device.current || device.remembered {
+                                    div.badges {
+                                        @if device.current { span.badge.this { "This device" } }
+                                        @if device.remembered { span.badge { "Remembered" } }
+                                    }
+                                }
+                            }
+                            td.ip { (device.ip_address.as_deref().unwrap_or("unknown")) }
+                            td { time datetime=(device.created_at.to_rfc3339()) { (device_time(device.created_at)) } }
+                            td {
+                                @match device.last_seen_at {
+                                    Some(at) => { time datetime=(at.to_rfc3339()) { (device_time(at)) } }
+                                    None => { span.muted { "unknown" } }
+                                }
+                            }
+                            td.action {
+                                @if !device.current {
+                                    form method="post" action={ "/devices/" (device.id) "/sign-out" } {
+                                        (csrf_field(csrf_token))
+                                        button.secondary type="submit"
+                                            aria-label={ "Sign out " (browser) } { "Sign out" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if others > 0 {
+                form.actions method="post" action="/devices/sign-out-others" {
+                    (csrf_field(csrf_token))
+                    button.danger type="submit" { "Sign out all other devices" }
+                }
+            } @else {
+                p.muted #devices-only-this { "No other device is signed in to your account." }
+            }
+        }
+    };
+    let who = Nav::User {
+        username,
+        csrf_token,
+    };
+    layout("Your devices", who, flashes, body)
 }
 
 /// Error pages (catchers): no session, a short explanation.

@@ -3,9 +3,13 @@
 //! SQLite file. It submits every form of the demo through its page (login,
 //! add to cart, logout), then opens pages of a second site (a listener on
 //! `localhost`, while the demo is on `127.0.0.1`) that post forms to the demo,
-//! and checks they are refused and change nothing. It saves a screenshot of the logged-in home page in Cargo's
+//! and checks they are refused and change nothing. A second test signs alice
+//! in from two browsers with different user agents, lists both on the first
+//! one's "Your devices" page and signs the second out from there. They save
+//! screenshots of the logged-in home page and of the devices page in Cargo's
 //! scratch directory for tests (`CARGO_TARGET_TMPDIR`), or to the README's
-//! `docs/demo-home.png` when `UPDATE_SCREENSHOTS=1` (so CI runs leave the tree clean).
+//! `docs/demo-home.png` and `docs/devices.png` when `UPDATE_SCREENSHOTS=1` (so
+//! CI runs leave the tree clean).
 //!
 //! `#[ignore]`d for a plain `cargo test`; `.ci/run` installs `chromium` and
 //! `chromium-driver` and runs it with `--include-ignored` against the release
@@ -63,53 +67,75 @@ fn program(variable: &str, default: &str) -> PathBuf {
     path
 }
 
-fn screenshot_path() -> PathBuf {
+/// Where the screenshot `name` (e.g. `demo-home.png`) goes: the scratch
+/// directory, or `docs/` with `UPDATE_SCREENSHOTS=1`.
+fn screenshot_path(name: &str) -> PathBuf {
     if std::env::var_os("UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/demo-home.png")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(name)
     } else {
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-home.png")
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    }
+}
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    process: Process,
+    url: String,
+}
+
+impl Driver {
+    fn start(workdir: &Path) -> Self {
+        let chromedriver = program("CHROMEDRIVER", "chromedriver");
+        let port = free_port();
+        let mut command = Command::new(&chromedriver);
+        command.arg(format!("--port={port}"));
+        let mut process = Process::spawn("chromedriver", command, workdir.join("chromedriver.log"));
+        let url = format!("http://127.0.0.1:{port}");
+        wait_until_serving(&format!("{url}/status"), START_DEADLINE, || {
+            process.check_alive()
+        });
+        Self { process, url }
+    }
+
+    /// A new headless Chromium with its own profile in `profile` (so its own
+    /// cookies), sending `user_agent` instead of its own when given.
+    async fn browser(&self, profile: &Path, user_agent: Option<&str>) -> Result<Client, String> {
+        let chromium = program("CHROMIUM", "/usr/bin/chromium");
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|&flag| flag.to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        if let Some(user_agent) = user_agent {
+            args.push(format!("--user-agent={user_agent}"));
+        }
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": chromium, "args": args },
+        });
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities.as_object().cloned().unwrap())
+            .connect(&self.url)
+            .await
+            .map_err(|e| {
+                format!(
+                    "chromedriver could not start Chromium: {e}\n{}",
+                    self.process.log_text()
+                )
+            })
     }
 }
 
 #[rocket::async_test]
 #[ignore = "drives headless Chromium against the demo binary; run by .ci/run (--include-ignored)"]
 async fn a_browser_logs_in_shops_and_logs_out() {
-    let chromedriver = program("CHROMEDRIVER", "chromedriver");
-    let chromium = program("CHROMIUM", "/usr/bin/chromium");
     let workdir = tempfile::tempdir().unwrap();
     let database = workdir.path().join("demo.sqlite");
     let demo = Demo::start("demo", database.to_str().unwrap(), workdir.path());
-
-    let driver_port = free_port();
-    let mut command = Command::new(&chromedriver);
-    command.arg(format!("--port={driver_port}"));
-    let mut driver = Process::spawn(
-        "chromedriver",
-        command,
-        workdir.path().join("chromedriver.log"),
-    );
-    let driver_url = format!("http://127.0.0.1:{driver_port}");
-    wait_until_serving(&format!("{driver_url}/status"), START_DEADLINE, || {
-        driver.check_alive()
-    });
-
-    let profile = workdir.path().join("chromium-profile");
-    let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|&flag| flag.to_owned()).collect();
-    args.push(format!("--user-data-dir={}", profile.display()));
-    let capabilities = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": { "binary": chromium, "args": args },
-    });
-    let browser = ClientBuilder::new(HttpConnector::new())
-        .capabilities(capabilities.as_object().cloned().unwrap())
-        .connect(&driver_url)
+    let driver = Driver::start(workdir.path());
+    let browser = driver
+        .browser(&workdir.path().join("chromium-profile"), None)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "chromedriver could not start Chromium: {e}\n{}",
-                driver.log_text()
-            )
-        });
+        .unwrap_or_else(|message| panic!("{message}"));
 
     let attacker = AttackerSite::start(&demo);
     // Always quit the browser, then report.
@@ -128,7 +154,7 @@ async fn scenario(browser: &Client, demo: &Demo, attacker: &AttackerSite) -> Res
     let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
 
     // Log in through the form (a first visit: no session yet).
-    log_in(browser, demo, "alice", "wonderland").await?;
+    log_in(browser, demo, "alice", "wonderland", false).await?;
 
     // The welcome flash, on the home page.
     let flash = browser
@@ -157,7 +183,8 @@ async fn scenario(browser: &Client, demo: &Demo, attacker: &AttackerSite) -> Res
     )?;
 
     let png = browser.screenshot().await.map_err(step("screenshot"))?;
-    std::fs::write(screenshot_path(), png).map_err(|e| format!("write the screenshot: {e}"))?;
+    std::fs::write(screenshot_path("demo-home.png"), png)
+        .map_err(|e| format!("write the screenshot: {e}"))?;
 
     // The session cookie is HttpOnly (WebDriver sees what document.cookie cannot).
     let cookie = browser
@@ -204,7 +231,7 @@ async fn scenario(browser: &Client, demo: &Demo, attacker: &AttackerSite) -> Res
     // A guest with a session (a cart) logs in as bob: the login form's post
     // carries the guest session's token, and the cart comes along.
     add_to_cart(browser, demo, &["Kettle"]).await?;
-    log_in(browser, demo, "bob", "builder").await?;
+    log_in(browser, demo, "bob", "builder", false).await?;
     browser
         .wait()
         .at_most(PAGE_DEADLINE)
@@ -244,6 +271,159 @@ async fn scenario(browser: &Client, demo: &Demo, attacker: &AttackerSite) -> Res
     Ok(())
 }
 
+/// What the two browsers of the devices test say they are.
+const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+const FIREFOX_ON_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+
+#[rocket::async_test]
+#[ignore = "drives headless Chromium against the demo binary; run by .ci/run (--include-ignored)"]
+async fn two_browsers_see_and_sign_out_each_other() {
+    let workdir = tempfile::tempdir().unwrap();
+    let database = workdir.path().join("demo.sqlite");
+    let demo = Demo::start("demo", database.to_str().unwrap(), workdir.path());
+    let driver = Driver::start(workdir.path());
+    let first = driver
+        .browser(&workdir.path().join("first-profile"), Some(CHROME_ON_LINUX))
+        .await
+        .unwrap_or_else(|message| panic!("{message}"));
+    let second = driver
+        .browser(
+            &workdir.path().join("second-profile"),
+            Some(FIREFOX_ON_WINDOWS),
+        )
+        .await;
+    // Always quit both browsers, then report.
+    let outcome = match &second {
+        Ok(second) => devices_scenario(&first, second, &demo).await,
+        Err(message) => Err(message.clone()),
+    };
+    let closed_first = first.close().await;
+    let closed_second = match second {
+        Ok(second) => second.close().await,
+        Err(_) => Ok(()),
+    };
+    if let Err(message) = outcome {
+        panic!("{message}\n--- demo log ---\n{}", demo.log_text());
+    }
+    closed_first.expect("close the first browser");
+    closed_second.expect("close the second browser");
+}
+
+/// Alice signs in on both browsers (the first remembered), sees both on the
+/// first one's devices page and signs the second out from there.
+async fn devices_scenario(first: &Client, second: &Client, demo: &Demo) -> Result<(), String> {
+    let step = |what: &'static str| move |e: fantoccini::error::CmdError| format!("{what}: {e}");
+
+    for (browser, remember) in [(first, true), (second, false)] {
+        log_in(browser, demo, "alice", "wonderland", remember).await?;
+        browser
+            .wait()
+            .at_most(PAGE_DEADLINE)
+            .for_element(Locator::Css(".flash.success"))
+            .await
+            .map_err(step("the welcome flash"))?;
+    }
+
+    // The nav's link leads to the devices page, which lists both browsers.
+    first
+        .find(Locator::Css("nav a[href='/devices']"))
+        .await
+        .map_err(step("the nav's Devices link"))?
+        .click()
+        .await
+        .map_err(step("open the devices page"))?;
+    first
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css("#devices tbody tr:nth-child(2)"))
+        .await
+        .map_err(step("two rows on the devices page"))?;
+    check_eq(heading(first).await?, "Your devices".to_owned())?;
+    let mut rows = Vec::new();
+    for row in first
+        .find_all(Locator::Css("#devices tbody tr"))
+        .await
+        .map_err(step("device rows"))?
+    {
+        rows.push(row.text().await.map_err(step("row text"))?);
+    }
+    check_eq(rows.len(), 2)?;
+    let row_of = |label: &str| {
+        rows.iter()
+            .find(|row| row.contains(label))
+            .cloned()
+            .ok_or_else(|| format!("no row says {label:?}: {rows:?}"))
+    };
+    let this = row_of("Chrome 156 on Linux")?;
+    check_contains(&this, "This device")?;
+    check_contains(&this, "Remembered")?;
+    check_contains(&this, "127.0.0.1")?;
+    let other = row_of("Firefox 128 on Windows")?;
+    check_contains(&other, "Sign out")?;
+    if other.contains("This device") {
+        return Err(format!(
+            "the other browser's row is marked as this one: {other:?}"
+        ));
+    }
+    first
+        .find(Locator::Css(
+            "main form[action='/devices/sign-out-others'] button",
+        ))
+        .await
+        .map_err(step("the sign-out-all button"))?;
+
+    let png = first.screenshot().await.map_err(step("screenshot"))?;
+    std::fs::write(screenshot_path("devices.png"), png)
+        .map_err(|e| format!("write the devices screenshot: {e}"))?;
+
+    // "Sign out" in the other browser's row (the only row with a button).
+    first
+        .find(Locator::Css(
+            "#devices tbody tr:not(.current) td.action button",
+        ))
+        .await
+        .map_err(step("the other device's Sign out button"))?
+        .click()
+        .await
+        .map_err(step("sign the other device out"))?;
+    let flash = first
+        .wait()
+        .at_most(PAGE_DEADLINE)
+        .for_element(Locator::Css(".flash.success"))
+        .await
+        .map_err(step("the signed-out flash"))?;
+    check_eq(
+        flash.text().await.map_err(step("flash text"))?,
+        "The device has been signed out.",
+    )?;
+    check_eq(path_of(first).await?, "/devices".to_owned())?;
+    let rows = first
+        .find_all(Locator::Css("#devices tbody tr"))
+        .await
+        .map_err(step("device rows after signing out"))?;
+    check_eq(rows.len(), 1)?;
+    check_contains(&signed_in_as(first).await?, "alice")?;
+
+    // The second browser is signed out: its profile sends it to log in.
+    open(
+        second,
+        &demo.url("/profile"),
+        "/profile in the second browser",
+    )
+    .await?;
+    check_eq(path_of(second).await?, "/login".to_owned())?;
+    check_eq(heading(second).await?, "Log in".to_owned())?;
+    let notice = second
+        .find(Locator::Css(".flash.warning"))
+        .await
+        .map_err(step("the second browser's login notice"))?;
+    check_eq(
+        notice.text().await.map_err(step("notice text"))?,
+        "Please log in to view your profile.",
+    )
+}
+
 /// Opens `url` and waits for the demo's page heading.
 async fn open(browser: &Client, url: &str, what: &str) -> Result<(), String> {
     browser
@@ -281,15 +461,26 @@ async fn submit(browser: &Client, what: &str) -> Result<(), String> {
         .map_err(|e| format!("submit {what}: {e}"))
 }
 
+/// Logs in through the form, ticking "Remember me" when `remember`.
 async fn log_in(
     browser: &Client,
     demo: &Demo,
     username: &str,
     password: &str,
+    remember: bool,
 ) -> Result<(), String> {
     open(browser, &demo.url("/login"), "/login").await?;
     type_into(browser, "username", username).await?;
     type_into(browser, "password", password).await?;
+    if remember {
+        browser
+            .find(Locator::Css("main input[name=remember]"))
+            .await
+            .map_err(|e| format!("the remember-me checkbox: {e}"))?
+            .click()
+            .await
+            .map_err(|e| format!("tick remember me: {e}"))?;
+    }
     submit(browser, "login").await
 }
 

@@ -985,6 +985,644 @@ fn heartbeat_reasserts_only_a_signed_in_user(db: &TestDatabase) {
     });
 }
 
+// ---- remember me and "Your devices" ------------------------------------------------
+
+const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+const FIREFOX_ON_WINDOWS: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const CURL: &str = "curl/8.5.0";
+
+/// A public id no session has (well-formed, so only the lookup can miss).
+const UNKNOWN_ID: &str = "00000000-0000-4000-8000-000000000000";
+
+/// One browser on an untracked client: it keeps its own session cookie and
+/// sends its own `User-Agent` from its own address, so several of them on
+/// one app are several devices.
+struct Browser<'c> {
+    client: &'c Client,
+    user_agent: &'static str,
+    address: std::net::SocketAddr,
+    cookie: Option<String>,
+}
+
+impl<'c> Browser<'c> {
+    /// `client` must be untracked (see [`start_devices_demo`]).
+    fn new(client: &'c Client, user_agent: &'static str, ip: [u8; 4]) -> Self {
+        Self {
+            client,
+            user_agent,
+            address: std::net::SocketAddr::from((ip, 40_000)),
+            cookie: None,
+        }
+    }
+
+    fn ip(&self) -> String {
+        self.address.ip().to_string()
+    }
+
+    /// Sends a request as this browser and keeps the cookie the answer sets
+    /// (an expired removal cookie drops it).
+    async fn send(
+        &mut self,
+        method: rocket::http::Method,
+        path: &str,
+        form: Option<String>,
+    ) -> LocalResponse<'c> {
+        let mut request = self
+            .client
+            .req(method, path.to_owned())
+            .header(Header::new("User-Agent", self.user_agent))
+            .remote(self.address);
+        if let Some(cookie) = &self.cookie {
+            request = request.cookie(Cookie::new("session_id", cookie.clone()));
+        }
+        if let Some(form) = form {
+            request = request.header(ContentType::Form).body(form);
+        }
+        let response = request.dispatch().await;
+        if let Some(cookie) = session_cookie(&response) {
+            self.cookie = Some(cookie.value().to_owned()).filter(|value| !value.is_empty());
+        }
+        response
+    }
+
+    async fn get(&mut self, path: &str) -> LocalResponse<'c> {
+        self.send(rocket::http::Method::Get, path, None).await
+    }
+
+    async fn page(&mut self, path: &str) -> (Status, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.into_string().await.unwrap_or_default())
+    }
+
+    async fn post(&mut self, path: &str, form: &str) -> LocalResponse<'c> {
+        self.send(rocket::http::Method::Post, path, Some(form.to_owned()))
+            .await
+    }
+
+    async fn delete(&mut self, path: &str) -> LocalResponse<'c> {
+        self.send(rocket::http::Method::Delete, path, None).await
+    }
+
+    /// Logs in through the form (with its token when the browser has a session).
+    async fn log_in(&mut self, username: &str, password: &str, remember: bool) {
+        let (status, form) = self.page("/login").await;
+        assert_eq!(status, Status::Ok);
+        let mut fields = format!(
+            "csrf_token={}&username={username}&password={password}",
+            form_token(&form)
+        );
+        if remember {
+            fields.push_str("&remember=on");
+        }
+        let response = self.post("/login", &fields).await;
+        assert_eq!(response.status(), Status::SeeOther, "{username} logs in");
+    }
+
+    /// `/api/session`'s `user_id`: who this browser is signed in as.
+    async fn signed_in_as(&mut self) -> Value {
+        let response = self.get("/api/session").await;
+        assert_eq!(response.status(), Status::Ok);
+        let session: Value = response.into_json().await.unwrap();
+        session["user_id"].clone()
+    }
+
+    /// `/api/devices` as this browser sees it (it must be signed in).
+    async fn devices(&mut self) -> Vec<Value> {
+        let response = self.get("/api/devices").await;
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(response.content_type(), Some(ContentType::JSON));
+        let devices: Value = response.into_json().await.unwrap();
+        devices.as_array().expect("an array").clone()
+    }
+
+    /// This browser's own public id, as `/api/devices` marks it.
+    async fn session_id(&mut self) -> String {
+        let devices = self.devices().await;
+        let current: Vec<&Value> = devices.iter().filter(|d| d["current"] == true).collect();
+        assert_eq!(current.len(), 1, "exactly one current device: {devices:?}");
+        current[0]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The CSRF token of the devices page's forms.
+    async fn devices_token(&mut self) -> String {
+        let (status, html) = self.page("/devices").await;
+        assert_eq!(status, Status::Ok);
+        form_token(&html)
+    }
+}
+
+/// The demo with an untracked client: each [`Browser`] carries its own cookie.
+async fn start_devices_demo(db: &TestDatabase) -> Client {
+    let figment = demo_app::figment()
+        .merge(Serialized::global(
+            "session",
+            json!({"database_url": db.url(), "purge_interval_seconds": 0}),
+        ))
+        .merge(Serialized::global("log_level", "critical"));
+    Client::untracked(demo_app::rocket_from(figment))
+        .await
+        .expect("the demo launches")
+}
+
+/// The rows of the devices table (`<tr …>…</tr>` of its body), as HTML.
+fn device_rows(html: &str) -> Vec<String> {
+    let body = html
+        .split_once("<tbody>")
+        .and_then(|(_, rest)| rest.split_once("</tbody>"))
+        .map(|(rows, _)| rows)
+        .unwrap_or_else(|| panic!("no devices table in {html}"));
+    body.split("</tr>")
+        .filter(|row| row.contains("<tr"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn remember_me_gives_a_lasting_cookie(db: &TestDatabase) {
+    run(async {
+        let client = start_demo(db).await;
+        let (_, form) = page(&client, "/login").await;
+        assert!(
+            form.contains(r#"<input id="remember" type="checkbox" name="remember" value="on">"#),
+            "{form}"
+        );
+        assert!(form.contains("Remember me for 30 days"), "{form}");
+
+        // Not ticked: a browser-session cookie, the configured 30 minutes.
+        let response = login(&client, "alice", "wonderland").await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let cookie = session_cookie(&response).unwrap();
+        assert_eq!(cookie.max_age(), None, "{cookie}");
+        let left = expires_in(&api_session(&client).await);
+        assert!(left <= chrono::Duration::minutes(31), "{left}");
+
+        // Ticked: Max-Age of 30 days, and the session lasts as long.
+        let remembered = start_demo(db).await;
+        let response = post_form(
+            &remembered,
+            "/login",
+            "username=alice&password=wonderland&remember=on",
+        )
+        .await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let cookie = session_cookie(&response).unwrap();
+        let max_age = cookie.max_age().expect("a remembered cookie has Max-Age");
+        let thirty_days = rocket::time::Duration::days(30);
+        assert!(
+            max_age <= thirty_days && max_age > thirty_days - rocket::time::Duration::minutes(1),
+            "{cookie}"
+        );
+        assert_eq!(cookie.http_only(), Some(true));
+        let left = expires_in(&api_session(&remembered).await);
+        assert!(
+            left > chrono::Duration::days(29) && left <= chrono::Duration::days(30),
+            "{left}"
+        );
+        // A later write sends the cookie again, still lasting.
+        let response = remembered.post("/api/counter").dispatch().await;
+        assert_eq!(response.status(), Status::Ok);
+        let cookie = session_cookie(&response).expect("the cookie is refreshed");
+        assert!(cookie
+            .max_age()
+            .is_some_and(|age| age > thirty_days - rocket::time::Duration::minutes(1)));
+
+        // The devices list says which of alice's sessions is remembered.
+        let devices: Value = remembered
+            .get("/api/devices")
+            .dispatch()
+            .await
+            .into_json()
+            .await
+            .unwrap();
+        let remembered_flags: Vec<(bool, bool)> = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["current"] == true, d["remembered"] == true))
+            .collect();
+        assert_eq!(remembered_flags.len(), 2, "{devices}");
+        assert!(remembered_flags.contains(&(true, true)), "{devices}");
+        assert!(remembered_flags.contains(&(false, false)), "{devices}");
+    });
+}
+
+/// How long until the session of `/api/session`'s answer expires.
+fn expires_in(session: &Value) -> chrono::Duration {
+    let expires = chrono::DateTime::parse_from_rfc3339(session["expires_at"].as_str().unwrap())
+        .expect("RFC 3339");
+    expires.with_timezone(&chrono::Utc) - chrono::Utc::now()
+}
+
+fn devices_lists_each_browser_of_the_user(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut chrome = Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, 10]);
+        let mut firefox = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        let mut bobs = Browser::new(&client, CURL, [203, 0, 113, 5]);
+        chrome.log_in("alice", "wonderland", false).await;
+        firefox.log_in("alice", "wonderland", true).await;
+        bobs.log_in("bob", "builder", false).await;
+        let chrome_id = chrome.session_id().await;
+        let firefox_id = firefox.session_id().await;
+        assert_ne!(chrome_id, firefox_id);
+
+        // The page: one row per device of alice's, this one marked, a sign-out
+        // form for the other, none of bob's.
+        let (status, html) = chrome.page("/devices").await;
+        assert_eq!(status, Status::Ok);
+        assert!(html.contains("<h1>Your devices</h1>"), "{html}");
+        assert!(
+            html.contains(r#"<a href="/devices">Devices</a>"#),
+            "the nav links it"
+        );
+        let rows = device_rows(&html);
+        assert_eq!(rows.len(), 2, "{html}");
+        let row_of = |label: &str| -> &String {
+            rows.iter()
+                .find(|row| row.contains(label))
+                .unwrap_or_else(|| panic!("no row with {label:?} in {html}"))
+        };
+        let this = row_of("Chrome 156 on Linux");
+        assert!(this.contains("This device"), "{this}");
+        assert!(this.contains(r#"<td class="ip">192.0.2.10</td>"#), "{this}");
+        assert!(
+            !this.contains("Sign out"),
+            "no button for this device: {this}"
+        );
+        assert!(!this.contains("Remembered"), "{this}");
+        let other = row_of("Firefox 128 on Windows");
+        assert!(!other.contains("This device"), "{other}");
+        assert!(
+            other.contains(r#"<td class="ip">198.51.100.7</td>"#),
+            "{other}"
+        );
+        assert!(other.contains("Remembered"), "{other}");
+        assert!(
+            other.contains(&format!(r#"action="/devices/{firefox_id}/sign-out""#)),
+            "{other}"
+        );
+        assert!(other.contains(r#"name="csrf_token""#), "{other}");
+        assert!(
+            html.contains(r#"action="/devices/sign-out-others""#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("curl"),
+            "bob's session is not alice's: {html}"
+        );
+
+        // The JSON view: the documented fields, the same marking.
+        let devices = chrome.devices().await;
+        assert_eq!(devices.len(), 2, "{devices:?}");
+        for device in &devices {
+            let mut keys: Vec<&str> = device
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                [
+                    "created_at",
+                    "current",
+                    "expires_at",
+                    "id",
+                    "ip_address",
+                    "last_seen_at",
+                    "remembered",
+                    "user_agent"
+                ]
+            );
+            for time in ["created_at", "last_seen_at", "expires_at"] {
+                let text = device[time]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{time}: {device}"));
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .unwrap_or_else(|e| panic!("{time} {text}: {e}"));
+            }
+        }
+        let by_id = |id: &str| devices.iter().find(|d| d["id"] == id).unwrap().clone();
+        let (this, other) = (by_id(&chrome_id), by_id(&firefox_id));
+        assert_eq!(this["current"], json!(true));
+        assert_eq!(this["user_agent"], json!(CHROME_ON_LINUX));
+        assert_eq!(this["ip_address"], json!(chrome.ip()));
+        assert_eq!(this["remembered"], json!(false));
+        assert_eq!(other["current"], json!(false));
+        assert_eq!(other["user_agent"], json!(FIREFOX_ON_WINDOWS));
+        assert_eq!(other["ip_address"], json!(firefox.ip()));
+        assert_eq!(other["remembered"], json!(true));
+
+        // The other browser sees the same two, itself marked.
+        let seen_by_firefox = firefox.devices().await;
+        let current: Vec<&Value> = seen_by_firefox
+            .iter()
+            .filter(|d| d["current"] == true)
+            .map(|d| &d["id"])
+            .collect();
+        assert_eq!(current, [&json!(firefox_id)]);
+        assert_eq!(seen_by_firefox.len(), 2);
+        // Bob sees only his own.
+        assert_eq!(bobs.devices().await.len(), 1);
+    });
+}
+
+fn a_revoked_device_is_signed_out(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut chrome = Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, 10]);
+        let mut firefox = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        chrome.log_in("alice", "wonderland", false).await;
+        firefox.log_in("alice", "wonderland", false).await;
+        let firefox_id = firefox.session_id().await;
+        let alice = json!(alice_id(&client).to_string());
+        assert_eq!(firefox.signed_in_as().await, alice);
+
+        let response = chrome.delete(&format!("/api/devices/{firefox_id}")).await;
+        assert_eq!(response.status(), Status::NoContent);
+        assert!(response.into_string().await.unwrap_or_default().is_empty());
+
+        // The other browser's cookie no longer signs anyone in.
+        assert_eq!(firefox.signed_in_as().await, Value::Null);
+        let response = firefox.get("/profile").await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/login?from=profile"));
+        // This one is still signed in, and alone.
+        assert_eq!(chrome.signed_in_as().await, alice);
+        assert_eq!(chrome.devices().await.len(), 1);
+
+        // Gone is gone; malformed or unknown ids are not found either.
+        for id in [
+            firefox_id.clone(),
+            UNKNOWN_ID.to_owned(),
+            firefox_id.to_uppercase(),
+            "not-a-session-id".to_owned(),
+            "123".to_owned(),
+        ] {
+            let response = chrome.delete(&format!("/api/devices/{id}")).await;
+            assert_eq!(response.status(), Status::NotFound, "{id}");
+            let body: Value = response.into_json().await.unwrap();
+            assert_eq!(body, json!({"error": "Not Found"}), "{id}");
+        }
+        assert_eq!(chrome.signed_in_as().await, alice);
+    });
+}
+
+fn another_users_device_is_not_found(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut alices = Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, 10]);
+        let mut bobs = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        alices.log_in("alice", "wonderland", false).await;
+        bobs.log_in("bob", "builder", false).await;
+        let bob = bobs.signed_in_as().await;
+        let bobs_id = bobs.session_id().await;
+
+        let response = alices.delete(&format!("/api/devices/{bobs_id}")).await;
+        assert_eq!(response.status(), Status::NotFound);
+        assert_eq!(bobs.signed_in_as().await, bob, "bob is still signed in");
+
+        // Nor through the page's form: nothing happens, and the page says so.
+        let token = alices.devices_token().await;
+        let path = format!("/devices/{bobs_id}/sign-out");
+        let response = alices.post(&path, &format!("csrf_token={token}")).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/devices"));
+        let (_, html) = alices.page("/devices").await;
+        assert!(
+            html.contains(&flash_html("warning", "That device is not signed in.")),
+            "{html}"
+        );
+        assert_eq!(bobs.signed_in_as().await, bob, "bob is still signed in");
+        let (status, _) = bobs.page("/profile").await;
+        assert_eq!(status, Status::Ok);
+        // And bob's "sign out others" leaves alice alone.
+        let response = bobs.post("/api/devices/sign-out-others", "").await;
+        assert_eq!(
+            response.into_json::<Value>().await.unwrap(),
+            json!({"revoked": 0})
+        );
+        assert_eq!(
+            alices.signed_in_as().await,
+            json!(alice_id(&client).to_string())
+        );
+    });
+}
+
+fn the_sign_out_button_signs_out_that_device(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut chrome = Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, 10]);
+        let mut firefox = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        chrome.log_in("alice", "wonderland", false).await;
+        firefox.log_in("alice", "wonderland", false).await;
+        let firefox_id = firefox.session_id().await;
+
+        let token = chrome.devices_token().await;
+        let path = format!("/devices/{firefox_id}/sign-out");
+        let response = chrome.post(&path, &format!("csrf_token={token}")).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/devices"));
+        let (status, html) = chrome.page("/devices").await;
+        assert_eq!(status, Status::Ok);
+        assert!(
+            html.contains(&flash_html("success", "The device has been signed out.")),
+            "{html}"
+        );
+        assert_eq!(device_rows(&html).len(), 1, "{html}");
+        assert!(html.contains("No other device is signed in"), "{html}");
+        assert!(!html.contains("sign-out-others"), "{html}");
+        assert_eq!(firefox.signed_in_as().await, Value::Null);
+
+        // Its own id (a forged button) is a logout.
+        let chrome_id = chrome.session_id().await;
+        let token = chrome.devices_token().await;
+        let path = format!("/devices/{chrome_id}/sign-out");
+        let response = chrome.post(&path, &format!("csrf_token={token}")).await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/"));
+        let (_, home) = chrome.page("/").await;
+        assert!(home.contains("Hello, guest"), "{home}");
+        assert!(
+            home.contains(&flash_html("info", "You have been logged out.")),
+            "{home}"
+        );
+    });
+}
+
+fn sign_out_others_keeps_only_this_device(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut chrome = Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, 10]);
+        let mut firefox = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        let mut script = Browser::new(&client, CURL, [192, 0, 2, 11]);
+        let mut bobs = Browser::new(&client, CURL, [203, 0, 113, 5]);
+        chrome.log_in("alice", "wonderland", false).await;
+        firefox.log_in("alice", "wonderland", false).await;
+        script.log_in("alice", "wonderland", false).await;
+        bobs.log_in("bob", "builder", false).await;
+        let alice = chrome.signed_in_as().await;
+        let bob = bobs.signed_in_as().await;
+
+        let response = chrome.post("/api/devices/sign-out-others", "").await;
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(response.content_type(), Some(ContentType::JSON));
+        assert_eq!(
+            response.into_json::<Value>().await.unwrap(),
+            json!({"revoked": 2})
+        );
+        assert_eq!(chrome.signed_in_as().await, alice, "this one stays");
+        assert_eq!(firefox.signed_in_as().await, Value::Null);
+        assert_eq!(script.signed_in_as().await, Value::Null);
+        assert_eq!(bobs.signed_in_as().await, bob, "another user's stay");
+        let response = chrome.post("/api/devices/sign-out-others", "").await;
+        assert_eq!(
+            response.into_json::<Value>().await.unwrap(),
+            json!({"revoked": 0})
+        );
+
+        // The page's button does the same and says how many.
+        firefox.log_in("alice", "wonderland", false).await;
+        let token = chrome.devices_token().await;
+        let response = chrome
+            .post("/devices/sign-out-others", &format!("csrf_token={token}"))
+            .await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/devices"));
+        let (_, html) = chrome.page("/devices").await;
+        assert!(
+            html.contains(&flash_html("success", "Signed out 1 other device.")),
+            "{html}"
+        );
+        assert_eq!(device_rows(&html).len(), 1);
+        assert_eq!(firefox.signed_in_as().await, Value::Null);
+        assert_eq!(chrome.signed_in_as().await, alice);
+    });
+}
+
+fn device_forms_need_the_token(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut chrome = Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, 10]);
+        let mut firefox = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        chrome.log_in("alice", "wonderland", false).await;
+        firefox.log_in("alice", "wonderland", false).await;
+        let firefox_id = firefox.session_id().await;
+        let firefox_token = firefox.devices_token().await;
+        let sign_out = format!("/devices/{firefox_id}/sign-out");
+
+        for path in [sign_out.as_str(), "/devices/sign-out-others"] {
+            for fields in [
+                String::new(),
+                format!("csrf_token={}", "x".repeat(86)),
+                // Another session's token is not this one's.
+                format!("csrf_token={firefox_token}"),
+            ] {
+                let response = chrome.post(path, &fields).await;
+                assert_eq!(response.status(), Status::Forbidden, "{path} {fields}");
+                assert!(set_cookies(&response).is_empty(), "{path}");
+                let body = response.into_string().await.unwrap();
+                assert!(body.contains("nothing was changed"), "{body}");
+            }
+        }
+        assert_eq!(
+            firefox.signed_in_as().await,
+            json!(alice_id(&client).to_string())
+        );
+        assert_eq!(chrome.devices().await.len(), 2);
+    });
+}
+
+fn guests_are_sent_to_log_in_from_devices(db: &TestDatabase) {
+    run(async {
+        let client = start_demo(db).await;
+        let response = client.get("/devices").dispatch().await;
+        assert_eq!(response.status(), Status::SeeOther);
+        assert_eq!(location(&response).as_deref(), Some("/login?from=devices"));
+        assert!(set_cookies(&response).is_empty());
+        let (status, form) = page(&client, "/login?from=devices").await;
+        assert_eq!(status, Status::Ok);
+        assert!(
+            form.contains(&flash_html("warning", "Please log in to see your devices.")),
+            "{form}"
+        );
+        assert!(
+            !form.contains(r#"href="/devices""#),
+            "no nav link for guests"
+        );
+
+        // The API answers 401 and stores nothing either.
+        for (method, path) in [
+            (rocket::http::Method::Get, "/api/devices".to_owned()),
+            (
+                rocket::http::Method::Delete,
+                format!("/api/devices/{UNKNOWN_ID}"),
+            ),
+            (
+                rocket::http::Method::Post,
+                "/api/devices/sign-out-others".to_owned(),
+            ),
+        ] {
+            let response = client.req(method, path.clone()).dispatch().await;
+            assert_eq!(response.status(), Status::Unauthorized, "{path}");
+            assert!(set_cookies(&response).is_empty(), "{path}");
+            let body: Value = response.into_json().await.unwrap();
+            assert_eq!(body, json!({"error": "not signed in"}));
+        }
+        assert_eq!(rows(&client), 0, "no session row for a guest");
+
+        // A guest with a session (a cart) gets the notice as a flash.
+        let response = post_form(&client, "/cart", "item=teapot").await;
+        assert_eq!(response.status(), Status::SeeOther);
+        let response = client.get("/devices").dispatch().await;
+        assert_eq!(location(&response).as_deref(), Some("/login"));
+        let (_, form) = page(&client, "/login").await;
+        assert!(
+            form.contains(&flash_html("warning", "Please log in to see your devices.")),
+            "{form}"
+        );
+    });
+}
+
+fn the_eleventh_login_signs_out_the_least_recently_used(db: &TestDatabase) {
+    run(async {
+        let client = start_devices_demo(db).await;
+        let mut bobs = Browser::new(&client, CURL, [203, 0, 113, 5]);
+        bobs.log_in("bob", "builder", false).await;
+        let bob = bobs.signed_in_as().await;
+        assert!(bob.is_string(), "{bob}");
+        let mut browsers: Vec<Browser<'_>> = (1..=10)
+            .map(|n| Browser::new(&client, CHROME_ON_LINUX, [192, 0, 2, n]))
+            .collect();
+        for browser in &mut browsers {
+            browser.log_in("alice", "wonderland", false).await;
+        }
+        let alice = json!(alice_id(&client).to_string());
+        // The first one is used again; the second is now the least recently used.
+        let response = browsers[0].post("/api/counter", "").await;
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(browsers[9].devices().await.len(), 10);
+
+        let mut eleventh = Browser::new(&client, FIREFOX_ON_WINDOWS, [198, 51, 100, 7]);
+        eleventh.log_in("alice", "wonderland", false).await;
+        assert_eq!(eleventh.signed_in_as().await, alice);
+        let devices = eleventh.devices().await;
+        assert_eq!(devices.len(), 10, "{devices:?}");
+        let addresses: Vec<&str> = devices
+            .iter()
+            .filter_map(|d| d["ip_address"].as_str())
+            .collect();
+        assert!(!addresses.contains(&"192.0.2.2"), "{addresses:?}");
+        for (n, browser) in browsers.iter_mut().enumerate() {
+            let expected = if n == 1 { Value::Null } else { alice.clone() };
+            assert_eq!(browser.signed_in_as().await, expected, "browser {}", n + 1);
+        }
+        assert_eq!(bobs.signed_in_as().await, bob, "bob is not capped by alice");
+    });
+}
+
 backend_tests!(
     seed_flow_login_flash_profile_logout,
     login_rotates_the_id_and_keeps_the_cart,
@@ -1004,6 +1642,15 @@ backend_tests!(
     cross_site_posts_are_refused,
     same_origin_and_headerless_api_calls_work,
     heartbeat_reasserts_only_a_signed_in_user,
+    remember_me_gives_a_lasting_cookie,
+    devices_lists_each_browser_of_the_user,
+    a_revoked_device_is_signed_out,
+    another_users_device_is_not_found,
+    the_sign_out_button_signs_out_that_device,
+    sign_out_others_keeps_only_this_device,
+    device_forms_need_the_token,
+    guests_are_sent_to_log_in_from_devices,
+    the_eleventh_login_signs_out_the_least_recently_used,
 );
 
 // ---- configuration (no database needed) -----------------------------------------
@@ -1036,6 +1683,24 @@ fn the_default_timeout_yields_to_configuration() {
     let env =
         demo_app::figment().merge(Serialized::global("session", json!({"timeout_minutes": 5})));
     assert_eq!(timeout(env), 5);
+}
+
+#[test]
+fn the_demo_audits_and_caps_sessions_unless_configured_otherwise() {
+    let settings = |figment: rocket::figment::Figment| -> (bool, Option<u32>) {
+        (
+            figment.extract_inner("session.audit").unwrap(),
+            figment
+                .extract_inner("session.max_sessions_per_user")
+                .unwrap(),
+        )
+    };
+    assert_eq!(settings(demo_app::figment()), (true, Some(10)));
+    let env = demo_app::figment().merge(Serialized::global(
+        "session",
+        json!({"database_url": "postgres://db/app", "audit": false, "max_sessions_per_user": 3}),
+    ));
+    assert_eq!(settings(env), (false, Some(3)));
 }
 
 // ---- PostgreSQL: a locked sessions table ------------------------------------------

@@ -30,6 +30,7 @@ fn cookie_header(session_id: &str) -> String {
 fn two_instances_share_sessions(db: &TestDatabase) {
     let workdir = tempfile::tempdir().unwrap();
     // Both start at once on an empty database: their migration runs take turns.
+    db.execute("DROP TABLE session_events");
     db.execute("DROP TABLE sessions");
     db.execute("DROP TABLE __diesel_schema_migrations");
     let mut first = Demo::spawn("first", db.url(), workdir.path());

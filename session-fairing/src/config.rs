@@ -82,6 +82,34 @@ pub struct Config {
     /// `Sec-Fetch-Site` is `cross-site`, is refused with `403`.
     #[serde(default)]
     pub trusted_origins: Vec<String>,
+    /// Record each session's client IP address (Rocket's `client_ip()`, which
+    /// honours its `ip_header` setting) and `User-Agent` (first 512 bytes), for
+    /// the devices list and the audit log. Default `true`; `false` stores
+    /// neither, for deployments that must not keep IP addresses.
+    ///
+    /// # Warning
+    ///
+    /// Rocket's default `ip_header` is `X-Real-IP`: unless a proxy in front
+    /// overwrites it, a client chooses the address stored. Without such a
+    /// proxy, set Rocket's `ip_header = false`.
+    #[serde(default = "default_true")]
+    pub record_client: bool,
+    /// The longest a handler may [`remember`](crate::Session::remember) a
+    /// session, in days (1 to 3650). Default 30.
+    #[serde(default = "default_remember_max_days")]
+    pub remember_max_days: u32,
+    /// The most valid sessions one user may have; a login beyond it signs out
+    /// that user's least recently seen sessions. Default none.
+    pub max_sessions_per_user: Option<u32>,
+    /// Write a `session_events` row for each lifecycle change (created, login,
+    /// rotated, logout, revoked, revoked_others, expired) in the change's own
+    /// transaction. Default `false`.
+    #[serde(default)]
+    pub audit: bool,
+    /// Days audit events are kept; the background purge deletes older ones
+    /// (1 to 36500). Default 90.
+    #[serde(default = "default_audit_retention_days")]
+    pub audit_retention_days: u32,
 }
 
 fn default_cookie_name() -> String {
@@ -107,6 +135,12 @@ fn default_purge_interval() -> u64 {
 }
 fn default_pool_timeout() -> u64 {
     5
+}
+fn default_remember_max_days() -> u32 {
+    30
+}
+fn default_audit_retention_days() -> u32 {
+    90
 }
 
 /// The validated configuration.
@@ -149,6 +183,16 @@ pub struct Settings {
     /// Other origins allowed to send state-changing requests, as
     /// `scheme://host[:port]`, lowercase.
     pub trusted_origins: Vec<String>,
+    /// Whether client IP addresses and user agents are stored.
+    pub record_client: bool,
+    /// The longest idle timeout `remember` may give a session.
+    pub remember_max: chrono::Duration,
+    /// The per-user session cap.
+    pub max_sessions_per_user: Option<u32>,
+    /// Whether lifecycle events are written.
+    pub audit: bool,
+    /// How long audit events are kept.
+    pub audit_retention: chrono::Duration,
 }
 
 /// A configuration problem; the message names the key.
@@ -294,6 +338,21 @@ impl Settings {
         if let Some(size) = config.pool_size {
             bounded("pool_size", u64::from(size), 1, 10_000)?;
         }
+        bounded(
+            "remember_max_days",
+            u64::from(config.remember_max_days),
+            1,
+            3_650,
+        )?;
+        if let Some(cap) = config.max_sessions_per_user {
+            bounded("max_sessions_per_user", u64::from(cap), 1, 1_000_000)?;
+        }
+        bounded(
+            "audit_retention_days",
+            u64::from(config.audit_retention_days),
+            1,
+            36_500,
+        )?;
         let trusted_origins = config
             .trusted_origins
             .iter()
@@ -326,6 +385,11 @@ impl Settings {
             pool_timeout: Duration::from_secs(config.pool_timeout_seconds),
             count_statements: config.count_statements,
             trusted_origins,
+            record_client: config.record_client,
+            remember_max: chrono::Duration::days(i64::from(config.remember_max_days)),
+            max_sessions_per_user: config.max_sessions_per_user,
+            audit: config.audit,
+            audit_retention: chrono::Duration::days(i64::from(config.audit_retention_days)),
         })
     }
 }

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::{ContentType, Cookie, Header, Status};
 use rocket::{Build, Orbit, Request, Response, Rocket};
-use shared_model::{redact_url, Clock, Database, SessionManager, SessionToken};
+use shared_model::{
+    redact_url, Actor, Client, Clock, Database, NewSession, SessionManager, SessionToken,
+};
 
 use crate::config::{SameSite, Settings};
 use crate::state::{within_absolute_timeout, Plan, State, Write};
@@ -147,6 +149,12 @@ impl Fairing for Sessions {
         };
         log::info!("sessions: {} at {}", db.backend(), db.display_url());
         let mut manager = SessionManager::new(db).with_max_data_bytes(settings.max_data_bytes);
+        if settings.audit {
+            manager = manager.with_audit(Actor::App);
+        }
+        if let Some(cap) = settings.max_sessions_per_user {
+            manager = manager.with_max_sessions_per_user(cap);
+        }
         if let Some(clock) = &self.clock {
             manager = manager.with_clock(Arc::clone(clock));
         }
@@ -161,6 +169,10 @@ impl Fairing for Sessions {
             return;
         };
         let manager = store.manager.clone();
+        let retention = store
+            .settings
+            .audit
+            .then_some(store.settings.audit_retention);
         let mut shutdown = rocket.shutdown();
         rocket::tokio::spawn(async move {
             let mut ticks = rocket::tokio::time::interval(period);
@@ -171,11 +183,11 @@ impl Fairing for Sessions {
                     _ = ticks.tick() => {}
                 }
                 let manager = manager.clone();
-                match run_blocking(move || manager.purge_expired(shared_model::DEFAULT_PURGE_BATCH))
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(removed) => log::info!("sessions: purged {removed} expired sessions"),
+                match run_blocking(move || purge(&manager, retention)).await {
+                    Ok((0, 0)) => {}
+                    Ok((sessions, events)) => log::info!(
+                        "sessions: purged {sessions} expired sessions and {events} old audit events"
+                    ),
                     Err(error) => log::warn!("sessions: purge failed (will retry): {error}"),
                 }
             }
@@ -201,13 +213,15 @@ impl Fairing for Sessions {
             return;
         }
         let now = store.manager.now();
-        let (plan, cookie_token) = {
+        let (plan, cookie_token, persistent) = {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            // A persistent cookie is sent again with every renewal.
-            let resend = store.settings.cookie_persistent;
+            // A persistent (or remembered) cookie is sent again with every
+            // renewal, with its new Max-Age.
+            let persistent = store.settings.cookie_persistent || state.is_remembered();
             (
                 state.plan(&store.settings, now),
-                state.cookie_token().filter(|_| resend).cloned(),
+                state.cookie_token().filter(|_| persistent).cloned(),
+                persistent,
             )
         };
         let plan = match plan {
@@ -228,10 +242,8 @@ impl Fairing for Sessions {
                 expires_at,
             })) => {
                 if let Some(token) = new_token.or(cookie_token) {
-                    add_cookie(
-                        response,
-                        session_cookie(&store.settings, &token, expires_at, now),
-                    );
+                    let max_age = persistent.then(|| expires_at - now);
+                    add_cookie(response, session_cookie(&store.settings, &token, max_age));
                 }
             }
             Ok(Err(SaveError { error, deleted })) => {
@@ -247,16 +259,20 @@ impl Fairing for Sessions {
 /// request starts a fresh session. A cookie that is not a token never reaches
 /// the database.
 pub(crate) async fn load(request: &Request<'_>, store: &Store) -> Loaded {
+    let client = store
+        .settings
+        .record_client
+        .then(|| Client::new(request.client_ip(), request.headers().get_one("User-Agent")));
     let Some(token) = token_from_cookies(request, &store.settings.cookie_name) else {
-        return Loaded::Ready(Mutex::new(State::fresh()));
+        return Loaded::Ready(Mutex::new(State::fresh(client)));
     };
     let id = token.public_id();
     let manager = store.manager.clone();
     match run_blocking(move || manager.load(&id)).await {
         Ok(Some(row)) if within_absolute_timeout(&row, &store.settings, store.manager.now()) => {
-            Loaded::Ready(Mutex::new(State::from_row(row, token)))
+            Loaded::Ready(Mutex::new(State::from_row(row, token, client)))
         }
-        Ok(_) => Loaded::Ready(Mutex::new(State::fresh())),
+        Ok(_) => Loaded::Ready(Mutex::new(State::fresh(client))),
         Err(Error::Store(error))
             if matches!(
                 *error,
@@ -264,7 +280,7 @@ pub(crate) async fn load(request: &Request<'_>, store: &Store) -> Loaded {
             ) =>
         {
             log::warn!("sessions: not adopting session {}…: {error}", id.short());
-            Loaded::Ready(Mutex::new(State::fresh()))
+            Loaded::Ready(Mutex::new(State::fresh(client)))
         }
         Err(error) => {
             log::error!("sessions: cannot load a session: {error}");
@@ -331,7 +347,7 @@ fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
     let mut deleted = false;
     if let Some(id) = plan.delete {
         manager
-            .delete(&id)
+            .logout(&id)
             .map_err(|error| SaveError { error, deleted })?;
         deleted = true;
     }
@@ -344,10 +360,17 @@ fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
             data,
             user_id,
             expires_at,
+            timeout_seconds,
+            client,
         } => {
-            let created = manager
-                .create(&token, data, user_id.as_deref(), expires_at)
-                .map_err(failed)?;
+            let new = NewSession {
+                data,
+                user_id: user_id.as_deref(),
+                expires_at,
+                timeout_seconds,
+                client: client.as_ref(),
+            };
+            let created = manager.create(&token, new).map_err(failed)?;
             Saved::Stored {
                 new_token: Some(token),
                 expires_at: created.expires_at,
@@ -365,8 +388,15 @@ fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
                 expires_at: written.expires_at,
             }
         }
-        Write::Touch { id, expires_at } => {
-            if manager.touch(&id, expires_at).map_err(failed)? {
+        Write::Touch {
+            id,
+            expires_at,
+            client,
+        } => {
+            if manager
+                .touch(&id, expires_at, client.as_ref())
+                .map_err(failed)?
+            {
                 Saved::Stored {
                     new_token: None,
                     expires_at,
@@ -396,18 +426,35 @@ fn cookie_base(settings: &Settings, value: String) -> Cookie<'static> {
     cookie
 }
 
+/// The session cookie; with `max_age` (a persistent or remembered session) it
+/// outlives the browser session.
 fn session_cookie(
     settings: &Settings,
     token: &SessionToken,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
+    max_age: Option<chrono::Duration>,
 ) -> Cookie<'static> {
     let mut cookie = cookie_base(settings, token.expose_secret().to_owned());
-    if settings.cookie_persistent {
-        let seconds = (expires_at - now).num_seconds().max(0);
+    if let Some(max_age) = max_age {
+        let seconds = max_age.num_seconds().max(0);
         cookie.set_max_age(rocket::time::Duration::seconds(seconds));
     }
     cookie
+}
+
+/// One background purge: expired sessions, then (when auditing) events older
+/// than the retention. Returns how many of each went.
+fn purge(
+    manager: &SessionManager,
+    retention: Option<chrono::Duration>,
+) -> shared_model::Result<(u64, u64)> {
+    let sessions = manager.purge_expired(shared_model::DEFAULT_PURGE_BATCH)?;
+    let events = match retention {
+        Some(retention) => {
+            manager.purge_events(manager.now() - retention, shared_model::DEFAULT_PURGE_BATCH)?
+        }
+        None => 0,
+    };
+    Ok((sessions, events))
 }
 
 /// A cookie that makes the browser drop the session cookie: same name, Path,

@@ -9,9 +9,9 @@ use rocket::serde::de::DeserializeOwned;
 use rocket::serde::{Deserialize, Serialize};
 use rocket::{Ignite, Rocket, Sentinel};
 use serde_json::Value;
-use shared_model::SessionId;
+use shared_model::{Device, SessionId};
 
-use crate::fairing::{load, Loaded, RequestSession, Store};
+use crate::fairing::{load, run_blocking, Loaded, RequestSession, Store};
 use crate::state::State;
 use crate::{Error, Result};
 
@@ -259,6 +259,112 @@ impl Session<'_> {
     /// anonymous session keeps its data (a guest's cart survives signing in).
     pub fn login(&self, user_id: impl Into<String>) {
         self.lock().login(user_id.into());
+    }
+
+    /// Makes this session long-lived ("remember me"): it gets its own idle
+    /// timeout of `duration` (capped by `remember_max_days`), stored in its row
+    /// and used by every renewal, and its cookie gets `Max-Age` (refreshed on
+    /// each renewal) so it survives a browser restart. Sessions that are not
+    /// remembered keep browser-session cookies unless `cookie_persistent` is
+    /// set. `absolute_timeout_minutes` still caps a remembered session.
+    ///
+    /// ```rust
+    /// # #[macro_use] extern crate rocket;
+    /// use session_fairing::Session;
+    ///
+    /// use std::time::Duration;
+    ///
+    /// #[post("/login?<remember>")]
+    /// fn login(session: Session<'_>, remember: bool) -> &'static str {
+    ///     session.login("alice");
+    ///     if remember {
+    ///         session.remember(Duration::from_secs(30 * 24 * 3600));
+    ///     }
+    ///     "signed in"
+    /// }
+    /// ```
+    pub fn remember(&self, duration: std::time::Duration) {
+        let capped = chrono::Duration::from_std(duration)
+            .unwrap_or(chrono::Duration::MAX)
+            .min(self.store.settings.remember_max)
+            .max(chrono::Duration::seconds(1));
+        self.lock().remember(capped);
+    }
+
+    /// Whether the session has its own idle timeout ([`remember`](Self::remember)).
+    #[must_use]
+    pub fn is_remembered(&self) -> bool {
+        self.lock().is_remembered()
+    }
+
+    /// The signed-in user's valid sessions ("your devices"), most recently seen
+    /// first, with this request's marked `current`. Empty when no user is
+    /// signed in. One indexed query.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be read.
+    pub async fn devices(&self) -> Result<Vec<Device>> {
+        let (user_id, current) = {
+            let state = self.lock();
+            (state.user_id.clone(), state.bound.map(|bound| bound.id))
+        };
+        let Some(user_id) = user_id else {
+            return Ok(Vec::new());
+        };
+        let manager = self.store.manager.clone();
+        run_blocking(move || manager.devices(&user_id, current.as_ref())).await
+    }
+
+    /// Signs out one of the signed-in user's sessions by its public id, now.
+    /// Returns `false` when `id` is not a valid session of this user (unknown,
+    /// expired or someone else's: all "not found"). Revoking this request's own
+    /// session is a logout ([`delete`](Self::delete)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be written.
+    pub async fn revoke(&self, id: SessionId) -> Result<bool> {
+        let (user_id, current) = {
+            let state = self.lock();
+            (state.user_id.clone(), state.bound.map(|bound| bound.id))
+        };
+        let Some(user_id) = user_id else {
+            return Ok(false);
+        };
+        if current == Some(id) {
+            self.delete();
+            return Ok(true);
+        }
+        let manager = self.store.manager.clone();
+        run_blocking(move || manager.revoke(&user_id, &id, current.as_ref())).await
+    }
+
+    /// Signs out every other session of the signed-in user, now, keeping this
+    /// one ("sign out other devices"; call it after a password change too).
+    /// Returns how many were signed out; 0 when no user is signed in.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database cannot be written.
+    pub async fn revoke_others(&self) -> Result<u64> {
+        let (user_id, keep) = {
+            let mut state = self.lock();
+            let keep = match state.bound {
+                Some(bound) => Some(bound.id),
+                // A session stored at the end of this request keeps the id
+                // its token gives it.
+                None => state
+                    .token_after()
+                    .map(shared_model::SessionToken::public_id),
+            };
+            (state.user_id.clone(), keep)
+        };
+        let (Some(user_id), Some(keep)) = (user_id, keep) else {
+            return Ok(0);
+        };
+        let manager = self.store.manager.clone();
+        run_blocking(move || manager.revoke_others(&user_id, &keep)).await
     }
 
     /// When the session expires after this request (renewals included).

@@ -14,4 +14,4 @@ pub use csrf::{CsrfForm, CsrfHeader, CsrfToken, NoFields, CSRF_FIELD, CSRF_HEADE
 pub use error::{Error, Result};
 pub use fairing::{manager, settings, Sessions};
 pub use guard::{Flash, Session, SessionStore, FLASH_KEY};
-pub use shared_model::{SessionData, SessionId};
+pub use shared_model::{Device, SessionData, SessionId};

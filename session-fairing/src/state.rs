@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared_model::{
-    user_id_of_value, ChangeSet, Session as Row, SessionData, SessionId, SessionToken, USER_ID_KEY,
+    user_id_of_value, ChangeSet, Client, Session as Row, SessionData, SessionId, SessionToken,
+    USER_ID_KEY,
 };
 
 use crate::config::Settings;
@@ -35,14 +36,24 @@ pub(crate) struct State {
     pub delete: Option<SessionId>,
     /// The operating system had no randomness for a token: the save fails with it.
     token_error: Option<shared_model::Error>,
+    /// The request's client, recorded with every write (`None` when
+    /// `record_client` is off).
+    client: Option<Client>,
+    /// The session's own idle timeout in seconds ("remember me").
+    timeout_seconds: Option<i64>,
+    /// Another user signed in: the expiry starts over instead of only growing.
+    restarted: bool,
 }
 
 impl State {
-    pub fn fresh() -> Self {
-        Self::default()
+    pub fn fresh(client: Option<Client>) -> Self {
+        Self {
+            client,
+            ..Self::default()
+        }
     }
 
-    pub fn from_row(row: Row, token: SessionToken) -> Self {
+    pub fn from_row(row: Row, token: SessionToken, client: Option<Client>) -> Self {
         Self {
             bound: Some(Bound {
                 id: row.id,
@@ -53,8 +64,33 @@ impl State {
             data: row.data,
             loaded_user_id: row.user_id.clone(),
             user_id: row.user_id,
+            client,
+            timeout_seconds: row.timeout_seconds.filter(|seconds| *seconds > 0),
             ..Self::default()
         }
+    }
+
+    /// Gives the session its own idle timeout ("remember me").
+    pub fn remember(&mut self, timeout: chrono::Duration) {
+        let seconds = timeout.num_seconds().max(1);
+        self.timeout_seconds = Some(seconds);
+        self.changes.set_timeout_seconds(seconds);
+    }
+
+    /// Whether the session has its own idle timeout.
+    pub fn is_remembered(&self) -> bool {
+        self.timeout_seconds.is_some()
+    }
+
+    /// The idle timeout that applies to this session: its own, never longer
+    /// than `remember_max_days` allows now (a row written under a larger cap,
+    /// or by hand, is held to today's).
+    fn timeout(&self, settings: &Settings) -> chrono::Duration {
+        self.timeout_seconds.map_or(settings.timeout, |seconds| {
+            chrono::Duration::try_seconds(seconds)
+                .unwrap_or(settings.remember_max)
+                .min(settings.remember_max)
+        })
     }
 
     pub fn is_modified(&self) -> bool {
@@ -148,6 +184,11 @@ impl State {
         let other_user = |user: &Option<String>| user.as_deref().is_some_and(|u| u != user_id);
         if other_user(&self.loaded_user_id) || other_user(&self.user_id) {
             self.clear();
+            // The previous user's "remember me", age and expiry are not the new
+            // user's; a `remember` made in this request (kept by the change
+            // set) is.
+            self.timeout_seconds = self.changes.timeout_seconds();
+            self.restarted = true;
         }
         self.user_id = Some(user_id.clone());
         self.changes.login(user_id);
@@ -165,21 +206,27 @@ impl State {
         self.data.clear();
         self.user_id = None;
         self.loaded_user_id = None;
+        self.timeout_seconds = None;
+        self.restarted = false;
         self.changes = ChangeSet::default();
     }
 
     /// What the end of the request writes, and the expiry the session has after it.
     fn decide(&self, settings: &Settings, now: DateTime<Utc>) -> (Decision, DateTime<Utc>) {
+        let timeout = self.timeout(settings);
         match (&self.bound, self.changes.is_empty()) {
-            (None, true) => (Decision::Nothing, renewed(settings, now, now)),
-            (None, false) => (Decision::Create, renewed(settings, now, now)),
+            (None, true) => (Decision::Nothing, renewed(settings, timeout, now, now)),
+            (None, false) => (Decision::Create, renewed(settings, timeout, now, now)),
+            (Some(_), false) if self.restarted => {
+                (Decision::Apply, renewed(settings, timeout, now, now))
+            }
             (Some(bound), false) => (
                 Decision::Apply,
-                renewed(settings, now, bound.created_at).max(bound.expires_at),
+                renewed(settings, timeout, now, bound.created_at).max(bound.expires_at),
             ),
             (Some(bound), true) => {
-                let expires_at = renewed(settings, now, bound.created_at);
-                if renewal_due(bound, settings, now) && expires_at > bound.expires_at {
+                let expires_at = renewed(settings, timeout, now, bound.created_at);
+                if renewal_due(bound, timeout, settings, now) && expires_at > bound.expires_at {
                     (Decision::Touch, expires_at)
                 } else {
                     (Decision::Nothing, bound.expires_at)
@@ -207,16 +254,26 @@ impl State {
                 data: self.data.clone(),
                 user_id: self.user_id.clone(),
                 expires_at,
+                timeout_seconds: self.timeout_seconds,
+                client: self.client.clone(),
             },
-            (Decision::Apply, Some(bound)) => Write::Apply {
-                id: bound.id,
-                changes: self.changes.clone(),
-                new_token: self.next_token.clone(),
-                expires_at,
-            },
+            (Decision::Apply, Some(bound)) => {
+                let mut changes = self.changes.clone();
+                // The client rides along with a write the request makes anyway.
+                if let Some(client) = &self.client {
+                    changes.set_client(client.clone());
+                }
+                Write::Apply {
+                    id: bound.id,
+                    changes,
+                    new_token: self.next_token.clone(),
+                    expires_at,
+                }
+            }
             (Decision::Touch, Some(bound)) => Write::Touch {
                 id: bound.id,
                 expires_at,
+                client: self.client.clone(),
             },
             _ => Write::Nothing,
         };
@@ -260,6 +317,8 @@ pub(crate) enum Write {
         data: SessionData,
         user_id: Option<String>,
         expires_at: DateTime<Utc>,
+        timeout_seconds: Option<i64>,
+        client: Option<Client>,
     },
     Apply {
         id: SessionId,
@@ -271,6 +330,7 @@ pub(crate) enum Write {
     Touch {
         id: SessionId,
         expires_at: DateTime<Utc>,
+        client: Option<Client>,
     },
 }
 
@@ -283,15 +343,25 @@ fn cap(settings: &Settings, created_at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// `now + timeout`, capped by the absolute timeout.
-fn renewed(settings: &Settings, now: DateTime<Utc>, created_at: DateTime<Utc>) -> DateTime<Utc> {
-    now.checked_add_signed(settings.timeout)
+fn renewed(
+    settings: &Settings,
+    timeout: chrono::Duration,
+    now: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    now.checked_add_signed(timeout)
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
         .min(cap(settings, created_at))
 }
 
 /// Whether the last renewal (`expires_at - timeout`) is at least one renew interval old.
-fn renewal_due(bound: &Bound, settings: &Settings, now: DateTime<Utc>) -> bool {
-    let last_renewal = bound.expires_at - settings.timeout;
+fn renewal_due(
+    bound: &Bound,
+    timeout: chrono::Duration,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> bool {
+    let last_renewal = bound.expires_at - timeout;
     now - last_renewal >= settings.renew_interval
 }
 
@@ -338,21 +408,26 @@ mod tests {
                 created_at: now() - Duration::hours(1),
                 updated_at: now() - Duration::minutes(5),
                 version: 3,
+                ip_address: None,
+                user_agent: None,
+                last_seen_at: None,
+                timeout_seconds: None,
             },
             token,
+            None,
         )
     }
 
     #[test]
     fn an_untouched_new_session_writes_nothing() {
-        let mut state = State::fresh();
+        let mut state = State::fresh(None);
         let plan = state.plan(&settings(json!({})), now()).unwrap();
         assert!(plan.is_empty());
     }
 
     #[test]
     fn a_new_session_with_data_is_created_under_its_token() {
-        let mut state = State::fresh();
+        let mut state = State::fresh(None);
         state.set("cart".into(), json!([1]));
         let token = state.token_after().unwrap().clone();
         match state.plan(&settings(json!({})), now()).unwrap().write {

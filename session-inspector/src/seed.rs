@@ -152,6 +152,10 @@ fn fake_session(
         created_at,
         updated_at,
         version: i64::from(rng.u8(1..12)),
+        ip_address: None,
+        user_agent: None,
+        last_seen_at: Some(updated_at),
+        timeout_seconds: None,
     })
 }
 

@@ -13,8 +13,8 @@ use serde_json::json;
 use shared_model::schema::sessions;
 use shared_model::test_util::TestDatabase;
 use shared_model::{
-    ChangeSet, Page, Session, SessionData, SessionFilter, SessionManager, SessionToken, Sort,
-    SortKey, Status,
+    ChangeSet, NewSession, Page, Session, SessionData, SessionFilter, SessionManager, SessionToken,
+    Sort, SortKey, Status,
 };
 
 fn sample_data() -> SessionData {
@@ -56,9 +56,11 @@ fn operations(c: &mut Criterion, name: &str, db: &TestDatabase) {
     let session = manager
         .create(
             &SessionToken::generate().unwrap(),
-            sample_data(),
-            Some("42"),
-            expires(),
+            NewSession {
+                data: sample_data(),
+                user_id: Some("42"),
+                ..NewSession::expiring(expires())
+            },
         )
         .unwrap();
     bare_select(c, name, db.url(), &session.id.to_string());
@@ -75,12 +77,23 @@ fn operations(c: &mut Criterion, name: &str, db: &TestDatabase) {
         })
     });
     c.bench_function(&format!("{name}/touch"), |b| {
-        b.iter(|| manager.touch(&session.id, expires()).unwrap())
+        b.iter(|| manager.touch(&session.id, expires(), None).unwrap())
     });
     c.bench_function(&format!("{name}/create"), |b| {
         b.iter_batched(
             || (SessionToken::generate().unwrap(), sample_data()),
-            |(token, data)| manager.create(&token, data, Some("42"), expires()).unwrap(),
+            |(token, data)| {
+                manager
+                    .create(
+                        &token,
+                        NewSession {
+                            data,
+                            user_id: Some("42"),
+                            ..NewSession::expiring(expires())
+                        },
+                    )
+                    .unwrap()
+            },
             BatchSize::SmallInput,
         )
     });
@@ -118,6 +131,10 @@ fn million(manager: &SessionManager) {
             created_at,
             updated_at: created_at,
             version: 1,
+            ip_address: None,
+            user_agent: None,
+            last_seen_at: Some(created_at),
+            timeout_seconds: None,
         });
         if batch.len() == batch.capacity() {
             manager.import(&batch).unwrap();
@@ -131,8 +148,32 @@ fn million_rows(c: &mut Criterion) {
     let db = TestDatabase::sqlite();
     let manager = db.manager();
     million(&manager);
+    // A user with five devices among the million rows (what a devices page lists).
+    let expires = manager.now() + Duration::days(1);
+    let client = shared_model::Client::new(
+        Some(std::net::IpAddr::from([203, 0, 113, 5])),
+        Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"),
+    );
+    for _ in 0..5 {
+        manager
+            .create(
+                &SessionToken::generate().unwrap(),
+                NewSession {
+                    user_id: Some("device-user"),
+                    client: Some(&client),
+                    ..NewSession::expiring(expires)
+                },
+            )
+            .unwrap();
+    }
     let mut group = c.benchmark_group("sqlite_1m");
     group.sample_size(20);
+    group.bench_function("devices_of_a_user_with_5", |b| {
+        b.iter(|| manager.devices("device-user", None).unwrap())
+    });
+    group.bench_function("devices_of_a_user_with_375", |b| {
+        b.iter(|| manager.devices("user1234", None).unwrap())
+    });
     let user = SessionFilter {
         user_id: Some("user1234".into()),
         ..Default::default()

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{SessionData, SessionId, SessionToken};
+use crate::{Client, SessionData, SessionId, SessionToken};
 
 /// The changes one writer made to a session: keys set, keys removed, a clear,
 /// a new `user_id`, a new token (and so a new public id).
@@ -37,6 +37,8 @@ pub struct ChangeSet {
     user_id: UserIdUpdate,
     new_id: Option<SessionId>,
     login: bool,
+    client: Option<Client>,
+    timeout_seconds: Option<i64>,
 }
 
 /// What a [`ChangeSet`] does to the `user_id` column.
@@ -91,7 +93,8 @@ impl ChangeSet {
     }
 
     /// Signs `user_id` in: sets the `user_id` column and, when applied, empties
-    /// the stored data first if the row belongs to a different user by then
+    /// the stored data (and forgets the session's own idle timeout) first if
+    /// the row belongs to a different user by then
     /// (judged under the row lock, so a concurrent change of user is seen).
     /// Keys set after this call are kept. Pair it with
     /// [`cycle_id`](Self::cycle_id).
@@ -112,6 +115,30 @@ impl ChangeSet {
         self.new_id = Some(token.public_id());
     }
 
+    /// Records `client` (IP address and `User-Agent`) on the row when applied;
+    /// an address or agent the client lacks keeps the stored one.
+    pub fn set_client(&mut self, client: Client) {
+        self.client = Some(client);
+    }
+
+    /// The client recorded when applied, if any.
+    #[must_use]
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref()
+    }
+
+    /// Gives the session its own idle timeout of `seconds` ("remember me"),
+    /// stored in its row and used by every later renewal.
+    pub fn set_timeout_seconds(&mut self, seconds: i64) {
+        self.timeout_seconds = Some(seconds);
+    }
+
+    /// The idle timeout the set gives the session, if any.
+    #[must_use]
+    pub fn timeout_seconds(&self) -> Option<i64> {
+        self.timeout_seconds
+    }
+
     /// Whether the set changes nothing at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -121,6 +148,8 @@ impl ChangeSet {
             && self.user_id == UserIdUpdate::Unchanged
             && self.new_id.is_none()
             && !self.login
+            && self.client.is_none()
+            && self.timeout_seconds.is_none()
     }
 
     /// The public id the session moves to, if the set cycles it.

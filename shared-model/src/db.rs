@@ -592,7 +592,7 @@ struct Inner {
 ///
 /// let db = Database::connect(":memory:")?;
 /// assert_eq!(db.backend(), Backend::Sqlite);
-/// assert_eq!(db.run_migrations()?.len(), 1);
+/// assert_eq!(db.run_migrations()?.len(), 2);
 /// assert!(db.pending_migrations()?.is_empty());
 /// # Ok::<(), shared_model::Error>(())
 /// ```

@@ -65,6 +65,11 @@ pub enum Error {
     /// before. Nothing was written.
     #[error("session {0} exists already")]
     IdTaken(SessionId),
+    /// Another login of the same user held the per-user lock (MySQL's
+    /// `GET_LOCK`, taken while a session cap is on) for too long. Counts as
+    /// unavailable (`503`).
+    #[error("another login of the same user held its lock for over {0} seconds")]
+    UserLocked(u32),
     /// The operating system could not provide random bytes for a token.
     #[error("no randomness for a session token: {0}")]
     Randomness(#[source] getrandom::Error),
@@ -77,7 +82,7 @@ impl Error {
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
         match self {
-            Self::Connect(_) | Self::Pool(_) => true,
+            Self::Connect(_) | Self::Pool(_) | Self::UserLocked(_) => true,
             Self::Query(error) => self.is_connection_lost() || message_has(error, BUSY_MESSAGES),
             _ => false,
         }

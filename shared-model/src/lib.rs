@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod audit;
 mod changes;
 mod clock;
 mod db;
+mod device;
 mod error;
 mod id;
 mod manager;
@@ -18,11 +20,13 @@ mod store;
 pub mod test_util;
 mod token;
 
+pub use audit::{Actor, Event, EventKind};
 pub use changes::{ChangeSet, UserIdChange};
 pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
 pub use db::{
     redact_url, strip_password, AnyConnection, Backend, Database, DatabaseBuilder, StatementCounts,
 };
+pub use device::{Client, Device, MAX_USER_AGENT_BYTES};
 pub use error::{Error, Result};
 pub use id::{InvalidSessionId, SessionId};
 pub use manager::{SessionManager, DEFAULT_MAX_DATA_BYTES, DEFAULT_PURGE_BATCH};
@@ -30,5 +34,5 @@ pub use query::{
     CorruptSession, Cursor, HourCount, ListedSession, Page, SessionFilter, Sort, SortKey, Stats,
     Status, UserCount,
 };
-pub use session::{parse_data, user_id_of_value, Session, SessionData, USER_ID_KEY};
+pub use session::{parse_data, user_id_of_value, NewSession, Session, SessionData, USER_ID_KEY};
 pub use token::{InvalidToken, SessionToken, TOKEN_LEN};

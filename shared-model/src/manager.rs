@@ -8,20 +8,67 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as QueryError};
 use diesel::sql_types::{Bool, Text};
 
+use crate::audit::{record_rows, Actor, Event, EventKind, EventRow, NewEvent};
 use crate::changes::UserIdChange;
 use crate::clock::{truncate_to_micros, Clock, SystemClock};
 use crate::db::with_conn;
 use crate::query::{
     HourCount, ListedSession, Page, SessionFilter, Sort, SortKey, Stats, Status, UserCount,
 };
-use crate::schema::sessions;
+use crate::schema::{session_events, sessions};
 use crate::session::user_id_of_value;
-use crate::session::{encoded_len, NewSessionRow, SessionRow};
+use crate::session::{encoded_len, NewSession, NewSessionRow, SessionRow};
 use crate::statements::{Save, Touch};
-use crate::store::Store;
+use crate::store::{Rows, Store};
 use crate::{
-    ChangeSet, Database, Error, Result, Session, SessionData, SessionId, SessionToken, USER_ID_KEY,
+    ChangeSet, Client, Database, Device, Error, Result, Session, SessionData, SessionId,
+    SessionToken, USER_ID_KEY,
 };
+
+/// Deletes the rows with these ids, first recording a `$kind` event for each
+/// (with the row's user and client) when the manager audits. Evaluates to the
+/// number deleted; `?` leaves the enclosing transaction on an error.
+macro_rules! remove_ids {
+    ($self:ident, $conn:ident, $ids:expr, $now:expr, $kind:expr, $detail:expr) => {{
+        let ids: &[String] = $ids;
+        if ids.is_empty() {
+            0
+        } else {
+            if let Some(actor) = $self.audit {
+                record_rows!($conn, ids, $now, $kind, actor, $detail.to_string())?;
+            }
+            diesel::delete(sessions::table.filter(sessions::id.eq_any(ids))).execute($conn)?
+        }
+    }};
+}
+
+/// Revokes `$user`'s least recently seen valid sessions (other than `$keep`)
+/// so that, with `$keep`, at most `$cap` remain. Evaluates to how many went.
+/// Runs inside a transaction that holds the user's lock
+/// ([`Store::with_user_lock`]); the candidates are locked before they are read.
+macro_rules! enforce_cap {
+    ($self:ident, $conn:ident, $user:expr, $keep:expr, $cap:expr, $now:expr) => {{
+        let candidates = $conn.lock_ids(Rows::OthersOfUser { user_id: $user, keep: $keep }, $now)?;
+        let mut others: Vec<(String, Option<NaiveDateTime>, NaiveDateTime)> = sessions::table
+            .filter(sessions::id.eq_any(&candidates))
+            .select((sessions::id, sessions::last_seen_at, sessions::created_at))
+            .load($conn)?;
+        let allowed = usize::try_from($cap).unwrap_or(usize::MAX).saturating_sub(1);
+        if others.len() > allowed {
+            // Most recently seen first; the tail goes.
+            others.sort_by(|a, b| {
+                b.1.unwrap_or(b.2)
+                    .cmp(&a.1.unwrap_or(a.2))
+                    .then_with(|| b.0.cmp(&a.0))
+            });
+            let ids: Vec<String> = others.split_off(allowed).into_iter().map(|(id, ..)| id).collect();
+            let detail = serde_json::json!({"reason": "session_cap", "limit": $cap});
+            remove_ids!($self, $conn, &ids, $now, EventKind::Revoked, detail)
+        } else {
+            0
+        }
+    }};
+}
 
 /// Adds the filter's conditions to a boxed query.
 macro_rules! filtered {
@@ -55,6 +102,9 @@ macro_rules! filtered {
 /// enough that a writer waiting for the lock is not held up long.
 pub const DEFAULT_PURGE_BATCH: u32 = 1_000;
 
+/// The largest purge batch when auditing.
+const MAX_AUDITED_BATCH: u32 = 10_000;
+
 /// The default for [`SessionManager::with_max_data_bytes`]: 64 KiB.
 pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 
@@ -85,7 +135,7 @@ pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 /// ```
 /// use chrono::Duration;
 /// use serde_json::json;
-/// use shared_model::{ChangeSet, Database, SessionData, SessionManager, SessionToken};
+/// use shared_model::{ChangeSet, Database, NewSession, SessionManager, SessionToken};
 ///
 /// let db = Database::connect(":memory:")?;
 /// db.run_migrations()?;
@@ -93,7 +143,7 @@ pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 ///
 /// let token = SessionToken::generate()?; // the cookie's value
 /// let expires = manager.now() + Duration::minutes(30);
-/// let session = manager.create(&token, SessionData::new(), None, expires)?;
+/// let session = manager.create(&token, NewSession::expiring(expires))?;
 /// assert_eq!(session.id, token.public_id());
 ///
 /// let mut changes = ChangeSet::default();
@@ -110,6 +160,8 @@ pub struct SessionManager {
     db: Database,
     clock: Arc<dyn Clock>,
     max_data_bytes: usize,
+    audit: Option<Actor>,
+    max_sessions_per_user: Option<u32>,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -117,6 +169,8 @@ impl std::fmt::Debug for SessionManager {
         f.debug_struct("SessionManager")
             .field("db", &self.db)
             .field("max_data_bytes", &self.max_data_bytes)
+            .field("audit", &self.audit)
+            .field("max_sessions_per_user", &self.max_sessions_per_user)
             .finish_non_exhaustive()
     }
 }
@@ -130,7 +184,46 @@ impl SessionManager {
             db,
             clock: Arc::new(SystemClock),
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
+            audit: None,
+            max_sessions_per_user: None,
         }
+    }
+
+    /// Writes a `session_events` row for every lifecycle change this manager
+    /// makes (creation, login, id rotation, logout, revocations, purged
+    /// expiries, admin edits), naming `actor`, in the same transaction as the
+    /// change: an event exists if and only if its change committed. Data writes
+    /// and renewals are not events. Off by default.
+    #[must_use]
+    pub fn with_audit(mut self, actor: Actor) -> Self {
+        self.audit = Some(actor);
+        self
+    }
+
+    /// The actor events are recorded as, when auditing.
+    #[must_use]
+    pub fn audit(&self) -> Option<Actor> {
+        self.audit
+    }
+
+    /// Caps each user's valid sessions at `limit` (at least 1): a login that
+    /// would exceed it revokes the user's least recently seen sessions, in the
+    /// same transaction as the login. No cap by default.
+    ///
+    /// Logins of one user run one at a time while the cap is on: SQLite's write
+    /// lock, a session-level advisory lock per user on PostgreSQL, `GET_LOCK`
+    /// on MySQL (waiting at most 10 s, then [`Error::UserLocked`]). The lock is
+    /// taken before any row lock, so concurrent logins cannot deadlock.
+    #[must_use]
+    pub fn with_max_sessions_per_user(mut self, limit: u32) -> Self {
+        self.max_sessions_per_user = Some(limit.max(1));
+        self
+    }
+
+    /// The per-user session cap, if any.
+    #[must_use]
+    pub fn max_sessions_per_user(&self) -> Option<u32> {
+        self.max_sessions_per_user
     }
 
     /// Uses `clock` for "now" (expiry checks and the timestamps written).
@@ -182,45 +275,80 @@ impl SessionManager {
         self.now().naive_utc()
     }
 
-    /// Inserts a new session (`version` 1) under `token`'s public id.
+    /// Inserts a new session (`version` 1, last seen now) under `token`'s public
+    /// id. A session stored with a user is a login: it counts against the
+    /// per-user cap and is audited as `login` (else `created`).
     ///
     /// # Errors
     ///
     /// [`Error::TooLarge`] for oversized data, [`Error::IdTaken`] when a row
     /// already has that public id (a token used twice), database errors otherwise.
-    pub fn create(
-        &self,
-        token: &SessionToken,
-        data: SessionData,
-        user_id: Option<&str>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<Session> {
-        let text = self.encode(&data)?;
+    pub fn create(&self, token: &SessionToken, new: NewSession<'_>) -> Result<Session> {
+        let text = self.encode(&new.data)?;
         let now = self.now();
-        let expires_at = truncate_to_micros(expires_at);
+        let at = now.naive_utc();
+        let expires_at = truncate_to_micros(new.expires_at);
         let id = token.public_id();
         let key = id.to_string();
+        let (ip_address, user_agent) = (
+            new.client.and_then(Client::ip_address),
+            new.client.and_then(Client::user_agent),
+        );
         let row = NewSessionRow {
             id: &key,
-            user_id,
+            user_id: new.user_id,
             data: &text,
             expires_at: expires_at.naive_utc(),
-            created_at: now.naive_utc(),
-            updated_at: now.naive_utc(),
+            created_at: at,
+            updated_at: at,
             version: 1,
+            ip_address,
+            user_agent,
+            last_seen_at: Some(at),
+            timeout_seconds: new.timeout_seconds,
         };
-        with_conn!(self.db, conn => Ok(diesel::insert_into(sessions::table)
-            .values(&row)
-            .execute(conn)?))
-        .map_err(|error| taken_or(error, id))?;
+        let capped = new.user_id.zip(self.max_sessions_per_user);
+        let inserted = if self.audit.is_none() && capped.is_none() {
+            with_conn!(self.db, conn => Ok(diesel::insert_into(sessions::table)
+                .values(&row)
+                .execute(conn)?))
+        } else {
+            with_conn!(self.db, conn => conn.with_user_lock(capped.map(|(user_id, _)| user_id), |conn| conn.write_transaction(|conn| {
+                if let Some((user_id, cap)) = capped {
+                    enforce_cap!(self, conn, user_id, &key, cap, at);
+                }
+                let inserted = diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                if let Some(actor) = self.audit {
+                    let kind = if new.user_id.is_some() { EventKind::Login } else { EventKind::Created };
+                    diesel::insert_into(session_events::table)
+                        .values(NewEvent {
+                            at,
+                            session_id: &key,
+                            user_id: new.user_id,
+                            kind: kind.as_str(),
+                            actor: actor.as_str(),
+                            ip_address,
+                            user_agent,
+                            detail: serde_json::json!({"keys": new.data.keys().collect::<Vec<_>>()}).to_string(),
+                        })
+                        .execute(conn)?;
+                }
+                Ok(inserted)
+            })))
+        };
+        inserted.map_err(|error| taken_or(error, id))?;
         Ok(Session {
             id,
-            user_id: user_id.map(str::to_owned),
-            data,
+            user_id: new.user_id.map(str::to_owned),
+            data: new.data,
             expires_at,
             created_at: now,
             updated_at: now,
             version: 1,
+            ip_address: ip_address.map(str::to_owned),
+            user_agent: user_agent.map(str::to_owned),
+            last_seen_at: Some(now),
+            timeout_seconds: new.timeout_seconds,
         })
     }
 
@@ -251,6 +379,12 @@ impl SessionManager {
                 created_at: truncate_to_micros(session.created_at).naive_utc(),
                 updated_at: truncate_to_micros(session.updated_at).naive_utc(),
                 version: session.version,
+                ip_address: session.ip_address.as_deref(),
+                user_agent: session.user_agent.as_deref(),
+                last_seen_at: session
+                    .last_seen_at
+                    .map(|at| truncate_to_micros(at).naive_utc()),
+                timeout_seconds: session.timeout_seconds,
             })
             .collect();
         with_conn!(self.db, conn => conn.write_transaction(|conn| {
@@ -306,12 +440,14 @@ impl SessionManager {
 
     /// Replays `changes` on the data as stored now (emptied first when the set
     /// is a [`login`](ChangeSet::login) and the row belongs to another user),
+    /// records the set's client and idle timeout, marks the session seen now,
     /// moves `expires_at` to the
     /// given time (never earlier than stored: a clock that jumped back does not
-    /// shorten a session), bumps `version` and `updated_at`, and returns the
+    /// shorten a session; except that another user's login starts over), bumps `version` and `updated_at`, and returns the
     /// session as written (under its new public id when the set cycles it). One
     /// transaction that locks the row (`SELECT ... FOR UPDATE`; `BEGIN IMMEDIATE`
-    /// on SQLite).
+    /// on SQLite). A login also enforces the per-user cap and is audited as
+    /// `login`; a new id without a login as `rotated`.
     ///
     /// # Errors
     ///
@@ -330,7 +466,13 @@ impl SessionManager {
         let now = self.now();
         let expires_at = truncate_to_micros(expires_at);
         let new_id = changes.new_id();
-        let written = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+        // A login that enforces the cap takes the user's lock before any row
+        // lock, so two logins of one user cannot deadlock over each other's rows.
+        let capped_user = match (changes.is_login(), changes.user_id()) {
+            (true, UserIdChange::Set(user_id)) => self.max_sessions_per_user.map(|_| user_id),
+            _ => None,
+        };
+        let written = with_conn!(self.db, conn => conn.with_user_lock(capped_user, |conn| conn.write_transaction(|conn| {
             let row = conn
                 .lock_session(&key)?
                 .filter(|row| row.expires_at > now.naive_utc())
@@ -338,8 +480,12 @@ impl SessionManager {
             let mut session = row.decode_or_error()?;
             if let (true, UserIdChange::Set(user_id)) = (changes.is_login(), changes.user_id()) {
                 if session.user_id.as_deref().is_some_and(|stored| stored != user_id) {
-                    // Another user's session: the new one inherits nothing.
+                    // Another user's session: the new one inherits nothing,
+                    // not its data, not a "remember me", not its age or expiry.
                     session.data.clear();
+                    session.timeout_seconds = None;
+                    session.expires_at = expires_at;
+                    session.created_at = now;
                 }
             }
             changes.replay(&mut session.data);
@@ -349,66 +495,272 @@ impl SessionManager {
                 UserIdChange::Set(user_id) => session.user_id = Some(user_id.to_owned()),
                 UserIdChange::Cleared => session.user_id = None,
             }
+            if let Some(seconds) = changes.timeout_seconds() {
+                session.timeout_seconds = Some(seconds);
+            }
+            if let Some(client) = changes.client() {
+                if let Some(ip) = client.ip_address() {
+                    session.ip_address = Some(ip.to_owned());
+                }
+                if let Some(agent) = client.user_agent() {
+                    session.user_agent = Some(agent.to_owned());
+                }
+            }
             session.version += 1;
             session.updated_at = now;
+            session.last_seen_at = Some(now);
             session.expires_at = session.expires_at.max(expires_at);
+            let at = now.naive_utc();
+            let login_user = match (changes.is_login(), changes.user_id()) {
+                (true, UserIdChange::Set(user_id)) => Some(user_id),
+                _ => None,
+            };
+            if let Some((user_id, cap)) = login_user.zip(self.max_sessions_per_user) {
+                enforce_cap!(self, conn, user_id, &key, cap, at);
+            }
+            let kind = match (login_user, new_id) {
+                (Some(_), _) => Some(EventKind::Login),
+                (None, Some(_)) => Some(EventKind::Rotated),
+                (None, None) => None,
+            };
+            let new_key = new_id.map(|new_id| new_id.to_string());
+            if let Some((kind, actor)) = kind.zip(self.audit) {
+                let detail = match &new_key {
+                    Some(_) => serde_json::json!({"previous_id": key}),
+                    None => serde_json::json!({}),
+                };
+                // Before the save: a save that fails (an id taken) rolls it back.
+                diesel::insert_into(session_events::table)
+                    .values(NewEvent {
+                        at,
+                        session_id: new_key.as_deref().unwrap_or(&key),
+                        user_id: session.user_id.as_deref(),
+                        kind: kind.as_str(),
+                        actor: actor.as_str(),
+                        ip_address: session.ip_address.as_deref(),
+                        user_agent: session.user_agent.as_deref(),
+                        detail: detail.to_string(),
+                    })
+                    .execute(conn)?;
+            }
             let save = Save::<false> {
                 id: &key,
                 new_id: "",
                 user_id: session.user_id.as_deref(),
                 data: &text,
                 expires_at: session.expires_at.naive_utc(),
-                updated_at: now.naive_utc(),
+                updated_at: at,
+                created_at: session.created_at.naive_utc(),
                 version: session.version,
+                ip_address: session.ip_address.as_deref(),
+                user_agent: session.user_agent.as_deref(),
+                last_seen_at: Some(at),
+                timeout_seconds: session.timeout_seconds,
             };
-            match new_id {
-                Some(new_id) => save.cycled_to(&new_id.to_string()).execute(conn)?,
+            match new_key.as_deref() {
+                Some(new_key) => save.cycled_to(new_key).execute(conn)?,
                 None => save.execute(conn)?,
             };
             if let Some(new_id) = new_id {
                 session.id = new_id;
             }
             Ok(session)
-        }));
+        })));
         match (written, new_id) {
             (Err(error), Some(new_id)) => Err(taken_or(error, new_id)),
             (written, _) => written,
         }
     }
 
-    /// Renews `expires_at` (one UPDATE). Returns false, writing nothing, when the
-    /// session is missing or already expired.
+    /// Renews `expires_at` and marks the session seen now, recording `client`
+    /// when given (one UPDATE). Returns false, writing nothing, when the session
+    /// is missing or already expired.
     ///
     /// # Errors
     ///
     /// Database errors.
-    pub fn touch(&self, id: &SessionId, expires_at: DateTime<Utc>) -> Result<bool> {
+    pub fn touch(
+        &self,
+        id: &SessionId,
+        expires_at: DateTime<Utc>,
+        client: Option<&Client>,
+    ) -> Result<bool> {
         let key = id.to_string();
         let now = self.now_naive();
         let expires_at = truncate_to_micros(expires_at).naive_utc();
-        let touch = Touch {
-            id: &key,
-            expires_at,
-            now,
+        let updated = match client {
+            Some(client) => {
+                let touch = Touch::<true> {
+                    id: &key,
+                    expires_at,
+                    now,
+                    ip_address: client.ip_address(),
+                    user_agent: client.user_agent(),
+                };
+                with_conn!(self.db, conn => Ok(touch.execute(conn)?))?
+            }
+            None => {
+                let touch = Touch::<false> {
+                    id: &key,
+                    expires_at,
+                    now,
+                    ip_address: None,
+                    user_agent: None,
+                };
+                with_conn!(self.db, conn => Ok(touch.execute(conn)?))?
+            }
         };
-        let updated = with_conn!(self.db, conn => Ok(touch.execute(conn)?))?;
         Ok(updated == 1)
     }
 
-    /// Deletes the session (expired or not). Returns whether a row was deleted.
+    /// Deletes the session (expired or not) as an admin action (audited as
+    /// `admin_delete`). Returns whether a row was deleted.
     ///
     /// # Errors
     ///
     /// Database errors.
     pub fn delete(&self, id: &SessionId) -> Result<bool> {
         let key = id.to_string();
-        let deleted = with_conn!(self.db, conn => Ok(diesel::delete(sessions::table.find(&key)).execute(conn)?))?;
+        let deleted = self.remove(
+            Rows::One(&key),
+            EventKind::AdminDelete,
+            &serde_json::json!({}),
+        )?;
         Ok(deleted == 1)
+    }
+
+    /// Deletes the session (expired or not) because its own request signed out
+    /// (audited as `logout`). Returns whether a row was deleted.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn logout(&self, id: &SessionId) -> Result<bool> {
+        let key = id.to_string();
+        let deleted = self.remove(Rows::One(&key), EventKind::Logout, &serde_json::json!({}))?;
+        Ok(deleted == 1)
+    }
+
+    /// Deletes the rows `which` names, recording a `kind` event for each when
+    /// auditing, in one transaction. Returns how many were deleted.
+    fn remove(&self, which: Rows<'_>, kind: EventKind, detail: &serde_json::Value) -> Result<u64> {
+        let now = self.now_naive();
+        let removed = match (which, self.audit) {
+            // The common logout: one statement.
+            (Rows::One(key), None) => with_conn!(self.db, conn => Ok(
+                diesel::delete(sessions::table.find(key)).execute(conn)?
+            ))?,
+            _ => with_conn!(self.db, conn => conn.write_transaction(|conn| {
+                let ids = conn.lock_ids(which, now)?;
+                Ok(remove_ids!(self, conn, &ids, now, kind, detail))
+            }))?,
+        };
+        Ok(removed as u64)
+    }
+
+    /// The valid sessions of `user_id`, most recently seen first, with
+    /// `current` marked: what a "your devices" page lists. One query on the
+    /// `user_id` index.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn devices(&self, user_id: &str, current: Option<&SessionId>) -> Result<Vec<Device>> {
+        type DeviceRow = (
+            String,
+            NaiveDateTime,
+            Option<NaiveDateTime>,
+            NaiveDateTime,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let now = self.now_naive();
+        let rows: Vec<DeviceRow> = with_conn!(self.db, conn => Ok(sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::expires_at.gt(now))
+            .select((
+                sessions::id,
+                sessions::created_at,
+                sessions::last_seen_at,
+                sessions::expires_at,
+                sessions::ip_address,
+                sessions::user_agent,
+                sessions::timeout_seconds,
+            ))
+            .load(conn)?))?;
+        let mut devices: Vec<Device> = rows
+            .into_iter()
+            .filter_map(
+                |(id, created_at, last_seen_at, expires_at, ip_address, user_agent, timeout)| {
+                    let id: SessionId = id.parse().ok()?;
+                    Some(Device {
+                        current: current == Some(&id),
+                        id,
+                        ip_address,
+                        user_agent,
+                        created_at: created_at.and_utc(),
+                        last_seen_at: last_seen_at.map(|at| at.and_utc()),
+                        expires_at: expires_at.and_utc(),
+                        remembered: timeout.is_some(),
+                    })
+                },
+            )
+            .collect();
+        devices.sort_by(|a, b| {
+            b.last_seen_at
+                .unwrap_or(b.created_at)
+                .cmp(&a.last_seen_at.unwrap_or(a.created_at))
+                .then_with(|| a.id.to_string().cmp(&b.id.to_string()))
+        });
+        Ok(devices)
+    }
+
+    /// Signs out one of `user_id`'s sessions (audited as `revoked`, naming the
+    /// session that asked, `by`). Returns false, deleting nothing, unless `id`
+    /// is a valid session of that user: another user's session is "not found".
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn revoke(&self, user_id: &str, id: &SessionId, by: Option<&SessionId>) -> Result<bool> {
+        let key = id.to_string();
+        let detail = serde_json::json!({"reason": "device", "by": by.map(ToString::to_string)});
+        let revoked = self.remove(
+            Rows::OfUser { user_id, id: &key },
+            EventKind::Revoked,
+            &detail,
+        )?;
+        Ok(revoked == 1)
+    }
+
+    /// Signs out every valid session of `user_id` except `keep` ("sign out
+    /// other devices", or after a password change), in one transaction. Audited
+    /// as `revoked` for each and, when there were any, `revoked_others` on
+    /// `keep`. Returns how many were signed out.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn revoke_others(&self, user_id: &str, keep: &SessionId) -> Result<u64> {
+        let keep = keep.to_string();
+        let now = self.now_naive();
+        let detail = serde_json::json!({"reason": "others", "by": keep});
+        let removed = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            let ids = conn.lock_ids(Rows::OthersOfUser { user_id, keep: &keep }, now)?;
+            let removed = remove_ids!(self, conn, &ids, now, EventKind::Revoked, detail);
+            if let (Some(actor), 1..) = (self.audit, removed) {
+                let count = serde_json::json!({"count": removed}).to_string();
+                record_rows!(conn, [&keep], now, EventKind::RevokedOthers, actor, count)?;
+            }
+            Ok(removed)
+        }))?;
+        Ok(removed as u64)
     }
 
     /// Moves a valid session to `token`'s public id (same data, user and
     /// `created_at`) in one UPDATE: the old id stops existing at the same moment.
-    /// Returns the new public id.
+    /// Audited as `rotated`. Returns the new public id.
     ///
     /// # Errors
     ///
@@ -418,17 +770,25 @@ impl SessionManager {
         let key = id.to_string();
         let now = self.now_naive();
         let new_id = token.public_id();
-        let moved = with_conn!(self.db, conn => Ok(diesel::update(
-            sessions::table
-                .find(&key)
-                .filter(sessions::expires_at.gt(now)),
-        )
-        .set((
-            sessions::id.eq(new_id.to_string()),
-            sessions::updated_at.eq(now),
-            sessions::version.eq(sessions::version + 1),
-        ))
-        .execute(conn)?))
+        let new_key = new_id.to_string();
+        let moved = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            let moved = diesel::update(
+                sessions::table
+                    .find(&key)
+                    .filter(sessions::expires_at.gt(now)),
+            )
+            .set((
+                sessions::id.eq(&new_key),
+                sessions::updated_at.eq(now),
+                sessions::version.eq(sessions::version + 1),
+            ))
+            .execute(conn)?;
+            if let (1, Some(actor)) = (moved, self.audit) {
+                let detail = serde_json::json!({"previous_id": key}).to_string();
+                record_rows!(conn, [&new_key], now, EventKind::Rotated, actor, detail)?;
+            }
+            Ok(moved)
+        }))
         .map_err(|error| taken_or(error, new_id))?;
         if moved == 1 {
             Ok(new_id)
@@ -441,7 +801,8 @@ impl SessionManager {
     /// `expected_version`, and returns the row as written. When the edit adds,
     /// changes or removes the `user_id` key, the `user_id` column follows it (the
     /// rule the fairing uses); otherwise the column is left alone. One
-    /// transaction that locks the row.
+    /// transaction that locks the row. Audited as `admin_edit`, naming the keys
+    /// that changed (never their values).
     ///
     /// # Errors
     ///
@@ -469,14 +830,34 @@ impl SessionManager {
                     Err(corrupt) => Error::CorruptData(Box::new(corrupt)),
                 });
             }
-            let stored_user_key = serde_json::from_str::<SessionData>(&row.data)
-                .ok()
-                .and_then(|mut stored| stored.remove(USER_ID_KEY));
+            let stored = serde_json::from_str::<SessionData>(&row.data).unwrap_or_default();
+            let stored_user_key = stored.get(USER_ID_KEY).cloned();
             let user_id = if stored_user_key.as_ref() == data.get(USER_ID_KEY) {
                 row.user_id
             } else {
                 data.get(USER_ID_KEY).and_then(user_id_of_value)
             };
+            if let Some(actor) = self.audit {
+                let mut keys: Vec<&String> = stored
+                    .iter()
+                    .filter(|(key, value)| data.get(key.as_str()) != Some(value))
+                    .map(|(key, _)| key)
+                    .chain(data.keys().filter(|key| !stored.contains_key(key.as_str())))
+                    .collect();
+                keys.sort();
+                diesel::insert_into(session_events::table)
+                    .values(NewEvent {
+                        at: now.naive_utc(),
+                        session_id: &key,
+                        user_id: user_id.as_deref(),
+                        kind: EventKind::AdminEdit.as_str(),
+                        actor: actor.as_str(),
+                        ip_address: row.ip_address.as_deref(),
+                        user_agent: row.user_agent.as_deref(),
+                        detail: serde_json::json!({"keys": keys}).to_string(),
+                    })
+                    .execute(conn)?;
+            }
             let session = Session {
                 id: *id,
                 user_id,
@@ -485,6 +866,10 @@ impl SessionManager {
                 created_at: row.created_at.and_utc(),
                 updated_at: now,
                 version: row.version + 1,
+                ip_address: row.ip_address,
+                user_agent: row.user_agent,
+                last_seen_at: row.last_seen_at.map(|at| at.and_utc()),
+                timeout_seconds: row.timeout_seconds,
             };
             Save::<false> {
                 id: &key,
@@ -493,14 +878,21 @@ impl SessionManager {
                 data: &text,
                 expires_at: row.expires_at,
                 updated_at: now.naive_utc(),
+                created_at: row.created_at,
                 version: session.version,
+                ip_address: session.ip_address.as_deref(),
+                user_agent: session.user_agent.as_deref(),
+                last_seen_at: row.last_seen_at,
+                timeout_seconds: session.timeout_seconds,
             }
             .execute(conn)?;
             Ok(session)
         }))
     }
 
-    /// Sets `expires_at` (a time in the past expires the session now).
+    /// Sets `expires_at` (a time in the past expires the session now). An admin
+    /// action: audited as `admin_expire` when the new time is not after now,
+    /// else `admin_extend`.
     ///
     /// # Errors
     ///
@@ -509,13 +901,25 @@ impl SessionManager {
         let key = id.to_string();
         let now = self.now_naive();
         let expires_at = truncate_to_micros(expires_at).naive_utc();
-        let updated = with_conn!(self.db, conn => Ok(diesel::update(sessions::table.find(&key))
-            .set((
-                sessions::expires_at.eq(expires_at),
-                sessions::updated_at.eq(now),
-                sessions::version.eq(sessions::version + 1),
-            ))
-            .execute(conn)?))?;
+        let kind = if expires_at <= now {
+            EventKind::AdminExpire
+        } else {
+            EventKind::AdminExtend
+        };
+        let updated = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            let updated = diesel::update(sessions::table.find(&key))
+                .set((
+                    sessions::expires_at.eq(expires_at),
+                    sessions::updated_at.eq(now),
+                    sessions::version.eq(sessions::version + 1),
+                ))
+                .execute(conn)?;
+            if let (1, Some(actor)) = (updated, self.audit) {
+                let detail = serde_json::json!({"expires_at": expires_at.and_utc()}).to_string();
+                record_rows!(conn, [&key], now, kind, actor, detail)?;
+            }
+            Ok(updated)
+        }))?;
         if updated == 1 {
             Ok(())
         } else {
@@ -523,21 +927,28 @@ impl SessionManager {
         }
     }
 
-    /// Deletes every session of `user_id` (logout everywhere). Returns how many.
+    /// Deletes every session of `user_id`, expired or not ("log out
+    /// everywhere"; audited as `revoked` for each). Returns how many.
     ///
     /// # Errors
     ///
     /// Database errors.
     pub fn delete_for_user(&self, user_id: &str) -> Result<u64> {
-        let deleted = with_conn!(self.db, conn => Ok(diesel::delete(
-            sessions::table.filter(sessions::user_id.eq(user_id)),
-        )
-        .execute(conn)?))?;
-        Ok(deleted as u64)
+        if self.audit.is_none() {
+            let deleted = with_conn!(self.db, conn => Ok(diesel::delete(
+                sessions::table.filter(sessions::user_id.eq(user_id)),
+            )
+            .execute(conn)?))?;
+            return Ok(deleted as u64);
+        }
+        let detail = serde_json::json!({"reason": "everywhere"});
+        self.remove(Rows::AllOfUser(user_id), EventKind::Revoked, &detail)
     }
 
     /// Deletes expired rows, `batch_size` per statement so other writers never wait
-    /// long for the lock. Returns how many were deleted.
+    /// long for the lock. When auditing, each is recorded as `expired` in its
+    /// batch's transaction (batches of at most 10,000). Returns how many were
+    /// deleted.
     ///
     /// # Errors
     ///
@@ -558,16 +969,85 @@ impl SessionManager {
         mut progress: impl FnMut(u64),
     ) -> Result<u64> {
         let now = self.now_naive();
-        let batch = i64::from(batch_size.max(1));
+        // With audit on, a batch's ids are bound one per parameter (SQLite and
+        // MySQL cap the number of parameters).
+        let most = if self.audit.is_some() {
+            MAX_AUDITED_BATCH
+        } else {
+            u32::MAX
+        };
+        let batch = i64::from(batch_size.clamp(1, most));
         let mut removed = 0u64;
+        let detail = serde_json::json!({});
         loop {
-            let deleted = with_conn!(self.db, conn => Ok(conn.purge_batch(now, batch)?))?;
+            let deleted = if self.audit.is_none() {
+                with_conn!(self.db, conn => Ok(conn.purge_batch(now, batch)?))?
+            } else {
+                // Each batch's events commit with its deletes.
+                with_conn!(self.db, conn => conn.write_transaction(|conn| {
+                    let ids = conn.lock_ids(Rows::Expired { limit: batch }, now)?;
+                    Ok(remove_ids!(self, conn, &ids, now, EventKind::Expired, detail))
+                }))?
+            };
             removed += deleted as u64;
             progress(removed);
             if (deleted as i64) < batch {
                 return Ok(removed);
             }
         }
+    }
+
+    /// Deletes audit events older than `before`, `batch_size` per statement.
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// Database errors (batches already deleted stay deleted).
+    pub fn purge_events(&self, before: DateTime<Utc>, batch_size: u32) -> Result<u64> {
+        let before = truncate_to_micros(before).naive_utc();
+        let batch = i64::from(batch_size.max(1));
+        let mut removed = 0u64;
+        loop {
+            let deleted = with_conn!(self.db, conn => Ok(conn.trim_events_batch(before, batch)?))?;
+            removed += deleted as u64;
+            if (deleted as i64) < batch {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// The session's audit events, newest first, at most `limit`. A login or
+    /// rotation moves a session to a new id; its event's `detail.previous_id`
+    /// names the old one.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn events_of_session(&self, id: &SessionId, limit: u32) -> Result<Vec<Event>> {
+        let key = id.to_string();
+        let rows: Vec<EventRow> = with_conn!(self.db, conn => Ok(session_events::table
+            .filter(session_events::session_id.eq(&key))
+            .order(session_events::id.desc())
+            .limit(i64::from(limit))
+            .select(EventRow::as_select())
+            .load(conn)?))?;
+        Ok(rows.into_iter().map(EventRow::decode).collect())
+    }
+
+    /// The audit events of all of `user_id`'s sessions, newest first, at most
+    /// `limit`.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn events_of_user(&self, user_id: &str, limit: u32) -> Result<Vec<Event>> {
+        let rows: Vec<EventRow> = with_conn!(self.db, conn => Ok(session_events::table
+            .filter(session_events::user_id.eq(user_id))
+            .order(session_events::id.desc())
+            .limit(i64::from(limit))
+            .select(EventRow::as_select())
+            .load(conn)?))?;
+        Ok(rows.into_iter().map(EventRow::decode).collect())
     }
 
     /// One page of sessions matching `filter`, in `sort` order. Rows whose data

@@ -56,6 +56,59 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
     /// Starts at 1 and grows by one on every write.
     pub version: i64,
+    /// The IP address the session was last used from, when recorded.
+    pub ip_address: Option<String>,
+    /// The `User-Agent` it was last used with (at most 512 bytes), when recorded.
+    pub user_agent: Option<String>,
+    /// When the app last wrote or renewed it (`None` for rows from before the
+    /// column existed).
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// The session's own idle timeout in seconds ("remember me"); `None` means
+    /// the app's configured timeout.
+    pub timeout_seconds: Option<i64>,
+}
+
+/// A session to [`create`](crate::SessionManager::create).
+///
+/// # Examples
+///
+/// ```
+/// use chrono::{Duration, Utc};
+/// use shared_model::NewSession;
+///
+/// let new = NewSession {
+///     user_id: Some("alice"),
+///     timeout_seconds: Some(Duration::days(30).num_seconds()),
+///     ..NewSession::expiring(Utc::now() + Duration::days(30))
+/// };
+/// assert!(new.data.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    /// The data to store.
+    pub data: SessionData,
+    /// The user it belongs to (a login: counted against the per-user cap).
+    pub user_id: Option<&'a str>,
+    /// When it expires unless renewed.
+    pub expires_at: DateTime<Utc>,
+    /// Its own idle timeout in seconds ("remember me"); `None`: the app's.
+    pub timeout_seconds: Option<i64>,
+    /// The client that made it (IP address and `User-Agent`), when recorded.
+    pub client: Option<&'a crate::Client>,
+}
+
+impl NewSession<'_> {
+    /// An empty, anonymous session expiring at `expires_at`.
+    #[must_use]
+    pub fn expiring(expires_at: DateTime<Utc>) -> Self {
+        Self {
+            data: SessionData::new(),
+            user_id: None,
+            expires_at,
+            timeout_seconds: None,
+            client: None,
+        }
+    }
 }
 
 impl Session {
@@ -103,6 +156,10 @@ pub(crate) struct SessionRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub last_seen_at: Option<NaiveDateTime>,
+    pub timeout_seconds: Option<i64>,
 }
 
 impl SessionRow {
@@ -123,6 +180,10 @@ impl SessionRow {
                 created_at: self.created_at.and_utc(),
                 updated_at: self.updated_at.and_utc(),
                 version: self.version,
+                ip_address: self.ip_address,
+                user_agent: self.user_agent,
+                last_seen_at: self.last_seen_at.map(|at| at.and_utc()),
+                timeout_seconds: self.timeout_seconds,
             }),
             Err(reason) => Err(CorruptSession {
                 id: self.id,
@@ -166,6 +227,10 @@ pub(crate) struct NewSessionRow<'a> {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    pub ip_address: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub last_seen_at: Option<NaiveDateTime>,
+    pub timeout_seconds: Option<i64>,
 }
 
 /// The JSON type of `value`, for error messages.

@@ -26,6 +26,75 @@ pub(crate) trait Store: Connection + Sized {
 
     /// Deletes up to `batch` rows with `expires_at <= now` in one statement.
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize>;
+
+    /// The ids of the rows `which` names, locked until the transaction ends.
+    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>>;
+
+    /// Runs `work` (a whole transaction) holding a lock named after `user_id`,
+    /// so logins of one user that enforce the per-user cap run one at a time
+    /// and take their locks in one order: a session-level advisory lock on
+    /// PostgreSQL, `GET_LOCK` on MySQL, nothing on SQLite (its write lock
+    /// already serialises writers). `None` runs `work` as it is.
+    fn with_user_lock<T>(
+        &mut self,
+        user_id: Option<&str>,
+        work: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T>;
+
+    /// Deletes up to `batch` audit events older than `before` in one statement.
+    fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize>;
+}
+
+/// How long a login waits for another login of the same user (MySQL).
+#[cfg(feature = "mysql")]
+const USER_LOCK_WAIT_SECONDS: u32 = 10;
+
+/// Which rows [`Store::lock_ids`] selects.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rows<'a> {
+    /// The row with this id, expired or not.
+    One(&'a str),
+    /// This id if it is a valid session of this user.
+    OfUser { user_id: &'a str, id: &'a str },
+    /// The user's valid sessions except `keep`.
+    OthersOfUser { user_id: &'a str, keep: &'a str },
+    /// Every row of the user, expired or not.
+    AllOfUser(&'a str),
+    /// Up to `limit` expired rows, soonest expired first.
+    Expired { limit: i64 },
+}
+
+/// The body of [`Store::lock_ids`], with the backend's locking clause (`$lock`)
+/// or none (SQLite, whose `BEGIN IMMEDIATE` already holds the write lock).
+macro_rules! lock_ids_body {
+    ($conn:expr, $which:expr, $now:expr $(, $lock:ident)?) => {{
+        let ids = sessions::table.select(sessions::id);
+        match $which {
+            Rows::One(id) => ids.filter(sessions::id.eq(id))$(.$lock())?.load($conn),
+            Rows::OfUser { user_id, id } => ids
+                .filter(sessions::id.eq(id))
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::expires_at.gt($now))
+                $(.$lock())?
+                .load($conn),
+            Rows::OthersOfUser { user_id, keep } => ids
+                .filter(sessions::user_id.eq(user_id))
+                .filter(sessions::id.ne(keep))
+                .filter(sessions::expires_at.gt($now))
+                $(.$lock())?
+                .load($conn),
+            Rows::AllOfUser(user_id) => ids
+                .filter(sessions::user_id.eq(user_id))
+                $(.$lock())?
+                .load($conn),
+            Rows::Expired { limit } => ids
+                .filter(sessions::expires_at.le($now))
+                .order(sessions::expires_at.asc())
+                .limit(limit)
+                $(.$lock())?
+                .load($conn),
+        }
+    }};
 }
 
 impl Store for SqliteConnection {
@@ -55,6 +124,29 @@ impl Store for SqliteConnection {
              (SELECT id FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
         )
         .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(batch)
+        .execute(self)
+    }
+
+    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>> {
+        lock_ids_body!(self, which, now)
+    }
+
+    fn with_user_lock<T>(
+        &mut self,
+        _user_id: Option<&str>,
+        work: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        // Every write transaction is `BEGIN IMMEDIATE`: one writer at a time.
+        work(self)
+    }
+
+    fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+        diesel::sql_query(
+            "DELETE FROM session_events WHERE id IN \
+             (SELECT id FROM session_events WHERE at < ? ORDER BY at LIMIT ?)",
+        )
+        .bind::<Timestamp, _>(before)
         .bind::<BigInt, _>(batch)
         .execute(self)
     }
@@ -90,6 +182,43 @@ impl Store for diesel::PgConnection {
         .bind::<BigInt, _>(batch)
         .execute(self)
     }
+
+    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>> {
+        lock_ids_body!(self, which, now, for_update)
+    }
+
+    fn with_user_lock<T>(
+        &mut self,
+        user_id: Option<&str>,
+        work: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let Some(user_id) = user_id else {
+            return work(self);
+        };
+        // A key in its own namespace (the first argument), per user; a hash
+        // collision only makes two users' logins wait for each other.
+        let lock = |conn: &mut Self, function: &str| {
+            diesel::sql_query(format!("SELECT {function}(1397969224, hashtext($1))"))
+                .bind::<diesel::sql_types::Text, _>(user_id)
+                .execute(conn)
+        };
+        lock(self, "pg_advisory_lock")?;
+        let result = work(self);
+        let unlocked = lock(self, "pg_advisory_unlock");
+        let value = result?;
+        unlocked?;
+        Ok(value)
+    }
+
+    fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+        diesel::sql_query(
+            "DELETE FROM session_events WHERE id IN \
+             (SELECT id FROM session_events WHERE at < $1 ORDER BY at LIMIT $2)",
+        )
+        .bind::<Timestamp, _>(before)
+        .bind::<BigInt, _>(batch)
+        .execute(self)
+    }
 }
 
 #[cfg(feature = "mysql")]
@@ -117,6 +246,53 @@ impl Store for diesel::MysqlConnection {
         // MySQL refuses LIMIT inside IN (...) but has DELETE ... LIMIT.
         diesel::sql_query("DELETE FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
             .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(batch)
+            .execute(self)
+    }
+
+    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>> {
+        lock_ids_body!(self, which, now, for_update)
+    }
+
+    fn with_user_lock<T>(
+        &mut self,
+        user_id: Option<&str>,
+        work: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        use sha2::Digest;
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+            locked: Option<i32>,
+        }
+        let Some(user_id) = user_id else {
+            return work(self);
+        };
+        // Lock names are at most 64 characters: a hash of the user id.
+        let digest = sha2::Sha256::digest(user_id.as_bytes());
+        let name: String = std::iter::once("sessions-user-".to_owned())
+            .chain(digest.iter().take(20).map(|byte| format!("{byte:02x}")))
+            .collect();
+        let taken: Locked = diesel::sql_query(format!(
+            "SELECT GET_LOCK(?, {USER_LOCK_WAIT_SECONDS}) AS locked"
+        ))
+        .bind::<diesel::sql_types::Text, _>(&name)
+        .get_result(self)?;
+        if taken.locked != Some(1) {
+            return Err(crate::Error::UserLocked(USER_LOCK_WAIT_SECONDS));
+        }
+        let result = work(self);
+        let released = diesel::sql_query("SELECT RELEASE_LOCK(?) AS locked")
+            .bind::<diesel::sql_types::Text, _>(&name)
+            .get_result::<Locked>(self);
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
+    fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+        diesel::sql_query("DELETE FROM session_events WHERE at < ? ORDER BY at LIMIT ?")
+            .bind::<Timestamp, _>(before)
             .bind::<BigInt, _>(batch)
             .execute(self)
     }

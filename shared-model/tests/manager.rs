@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
-    backend_tests, ChangeSet, Cursor, Error, ManualClock, Page, Session, SessionData,
-    SessionFilter, SessionId, SessionManager, SessionToken, Sort, SortKey, Status,
+    backend_tests, Actor, ChangeSet, Client, Cursor, Error, EventKind, ManualClock, NewSession,
+    Page, Session, SessionData, SessionFilter, SessionId, SessionManager, SessionToken, Sort,
+    SortKey, Status,
 };
 
 fn token() -> SessionToken {
@@ -46,9 +47,11 @@ fn created_round_trips_with_exact_timestamps(db: &TestDatabase) {
     let created = manager
         .create(
             &token(),
-            data(json!({"cart": ["apple"], "n": 1})),
-            Some("alice"),
-            expires,
+            NewSession {
+                data: data(json!({"cart": ["apple"], "n": 1})),
+                user_id: Some("alice"),
+                ..NewSession::expiring(expires)
+            },
         )
         .unwrap();
     assert_eq!(created.version, 1);
@@ -70,7 +73,7 @@ fn expired_rows_are_never_loaded(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(&token(), SessionData::new(), None, expires)
+        .create(&token(), NewSession::expiring(expires))
         .unwrap();
     clock.set(expires - Duration::microseconds(1));
     assert!(
@@ -85,7 +88,7 @@ fn expired_rows_are_never_loaded(db: &TestDatabase) {
     // The row is still there for the inspector until purged.
     assert_eq!(manager.get(&session.id).unwrap().unwrap().id, session.id);
     assert!(!manager
-        .touch(&session.id, expires + Duration::hours(1))
+        .touch(&session.id, expires + Duration::hours(1), None)
         .unwrap());
     assert!(matches!(
         manager.apply(&session.id, &changes(&[("a", json!(1))]), expires + Duration::hours(1)),
@@ -114,17 +117,29 @@ fn a_token_is_never_used_twice(db: &TestDatabase) {
     let expires = manager.now() + Duration::minutes(5);
     let taken = token();
     let first = manager
-        .create(&taken, data(json!({"owner": "first"})), None, expires)
+        .create(
+            &taken,
+            NewSession {
+                data: data(json!({"owner": "first"})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     assert_eq!(first.id, taken.public_id());
     // Creating, cycling or moving another session onto the same public id is
     // refused and changes nothing.
     assert!(matches!(
-        manager.create(&taken, data(json!({"owner": "second"})), None, expires),
+        manager.create(&taken, NewSession { data: data(json!({"owner": "second"})), ..NewSession::expiring(expires) }),
         Err(Error::IdTaken(id)) if id == taken.public_id()
     ));
     let other = manager
-        .create(&token(), data(json!({"owner": "other"})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"owner": "other"})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     assert!(matches!(
         manager.cycle_id(&other.id, &taken),
@@ -155,9 +170,11 @@ fn the_table_stores_the_public_id_and_never_the_token(db: &TestDatabase) {
     let session = manager
         .create(
             &secret,
-            data(json!({"k": "v"})),
-            Some("u"),
-            manager.now() + Duration::minutes(5),
+            NewSession {
+                data: data(json!({"k": "v"})),
+                user_id: Some("u"),
+                ..NewSession::expiring(manager.now() + Duration::minutes(5))
+            },
         )
         .unwrap();
     let digest = sha2::Sha256::digest(text.as_bytes());
@@ -195,7 +212,13 @@ fn sixteen_threads_applying_different_keys_all_survive(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(&token(), data(json!({"base": true})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"base": true})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     let barrier = Arc::new(Barrier::new(16));
     let threads: Vec<_> = (0..16)
@@ -231,9 +254,11 @@ fn apply_merges_into_the_current_data(db: &TestDatabase) {
     let session = manager
         .create(
             &token(),
-            data(json!({"a": 1, "b": 2, "c": 3})),
-            Some("u1"),
-            expires,
+            NewSession {
+                data: data(json!({"a": 1, "b": 2, "c": 3})),
+                user_id: Some("u1"),
+                ..NewSession::expiring(expires)
+            },
         )
         .unwrap();
     // Two writers that both started from the original data.
@@ -269,9 +294,7 @@ fn apply_merges_into_the_current_data(db: &TestDatabase) {
 fn apply_after_delete_is_gone_and_creates_nothing(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
-    let session = manager
-        .create(&token(), SessionData::new(), Some("bob"), expires)
-        .unwrap();
+    let session = signed_in(&manager, "bob", expires);
     assert!(manager.delete(&session.id).unwrap());
     let result = manager.apply(
         &session.id,
@@ -287,14 +310,20 @@ fn apply_after_delete_is_gone_and_creates_nothing(db: &TestDatabase) {
         "no row re-created"
     );
     assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 0);
-    assert!(!manager.touch(&session.id, expires).unwrap());
+    assert!(!manager.touch(&session.id, expires, None).unwrap());
 }
 
 fn apply_can_cycle_the_id_with_its_changes(db: &TestDatabase) {
     let (manager, _clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(&token(), data(json!({"cart": [1]})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"cart": [1]})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     let mut login = changes(&[("username", json!("alice"))]);
     login.set_user_id(Some("7".into()));
@@ -315,7 +344,7 @@ fn apply_never_shortens_the_expiry(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(&token(), SessionData::new(), None, expires)
+        .create(&token(), NewSession::expiring(expires))
         .unwrap();
     // The clock jumps back an hour; the writer asks for now + 30 minutes.
     clock.set(start() - Duration::hours(1));
@@ -346,9 +375,11 @@ fn replace_data_keeps_the_user_id_column_in_step(db: &TestDatabase) {
     let session = manager
         .create(
             &token(),
-            data(json!({"user_id": "alice", "cart": []})),
-            Some("alice"),
-            expires,
+            NewSession {
+                data: data(json!({"user_id": "alice", "cart": []})),
+                user_id: Some("alice"),
+                ..NewSession::expiring(expires)
+            },
         )
         .unwrap();
     // Editing another key leaves the column alone.
@@ -382,7 +413,14 @@ fn replace_data_keeps_the_user_id_column_in_step(db: &TestDatabase) {
     assert_eq!(manager.get(&session.id).unwrap().unwrap().user_id, None);
     // A column set without the key (`login` does that) survives unrelated edits.
     let column_only = manager
-        .create(&token(), data(json!({"cart": []})), Some("bob"), expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"cart": []})),
+                user_id: Some("bob"),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     let edited = manager
         .replace_data(&column_only.id, data(json!({"cart": ["x"]})), 1)
@@ -397,7 +435,13 @@ fn login_empties_the_data_of_the_user_stored_at_write_time(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let guest = manager
-        .create(&token(), data(json!({"cart": [1]})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"cart": [1]})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     // The writer loaded an anonymous session; meanwhile alice was set on it.
     let mut alice = changes(&[("secret", json!("alice's"))]);
@@ -414,7 +458,13 @@ fn login_empties_the_data_of_the_user_stored_at_write_time(db: &TestDatabase) {
     let written = manager.apply(&guest.id, &again, expires).unwrap();
     assert_eq!(Value::Object(written.data), json!({"username": "bob"}));
     let anonymous = manager
-        .create(&token(), data(json!({"cart": [2]})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"cart": [2]})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     let mut carol = ChangeSet::default();
     carol.login("carol".into());
@@ -426,17 +476,23 @@ fn touch_renews_only_the_expiry(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
     let session = manager
-        .create(&token(), data(json!({"k": "v"})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"k": "v"})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     clock.advance(Duration::minutes(10));
     let renewed = start() + Duration::minutes(40);
-    assert!(manager.touch(&session.id, renewed).unwrap());
+    assert!(manager.touch(&session.id, renewed, None).unwrap());
     let stored = manager.load(&session.id).unwrap().unwrap();
     assert_eq!(stored.expires_at, renewed);
     assert_eq!(stored.data, session.data);
     assert_eq!(stored.version, 2);
     let before = manager.database().statement_counts();
-    manager.touch(&session.id, renewed).unwrap();
+    manager.touch(&session.id, renewed, None).unwrap();
     let spent = manager.database().statement_counts() - before;
     assert_eq!(
         (spent.reads, spent.writes, spent.other),
@@ -450,9 +506,7 @@ fn load_is_one_select(db: &TestDatabase) {
     let session = manager
         .create(
             &token(),
-            SessionData::new(),
-            None,
-            manager.now() + Duration::minutes(1),
+            NewSession::expiring(manager.now() + Duration::minutes(1)),
         )
         .unwrap();
     let before = manager.database().statement_counts();
@@ -467,9 +521,11 @@ fn cycle_id_moves_the_row(db: &TestDatabase) {
     let session = manager
         .create(
             &token(),
-            data(json!({"cart": ["pear"]})),
-            Some("alice"),
-            expires,
+            NewSession {
+                data: data(json!({"cart": ["pear"]})),
+                user_id: Some("alice"),
+                ..NewSession::expiring(expires)
+            },
         )
         .unwrap();
     clock.advance(Duration::seconds(1));
@@ -493,7 +549,13 @@ fn replace_data_refuses_a_stale_version(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(&token(), data(json!({"a": 1})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"a": 1})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     // The app writes while the inspector edits version 1.
     manager
@@ -530,10 +592,22 @@ fn corrupt_rows_give_typed_errors(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
     let session = manager
-        .create(&token(), data(json!({"a": 1})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"a": 1})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     let fine = manager
-        .create(&token(), data(json!({"b": 2})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"b": 2})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     db.execute(&format!(
         "UPDATE sessions SET data = '{{\"a\": tru' WHERE id = '{}'",
@@ -580,12 +654,24 @@ fn oversized_data_is_refused_whole(db: &TestDatabase) {
     let expires = manager.now() + Duration::minutes(30);
     let big = "x".repeat(200);
     assert!(matches!(
-        manager.create(&token(), data(json!({"big": big})), None, expires),
+        manager.create(
+            &token(),
+            NewSession {
+                data: data(json!({"big": big})),
+                ..NewSession::expiring(expires)
+            }
+        ),
         Err(Error::TooLarge { limit: 100, .. })
     ));
     assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 0);
     let session = manager
-        .create(&token(), data(json!({"small": 1})), None, expires)
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"small": 1})),
+                ..NewSession::expiring(expires)
+            },
+        )
         .unwrap();
     assert!(matches!(
         manager.apply(&session.id, &changes(&[("big", json!(big))]), expires),
@@ -637,15 +723,9 @@ fn purge_removes_exactly_the_expired_rows_in_batches(db: &TestDatabase) {
 fn set_expiry_and_delete_for_user(db: &TestDatabase) {
     let (manager, _clock) = manual(db);
     let expires = start() + Duration::minutes(30);
-    let a1 = manager
-        .create(&token(), SessionData::new(), Some("a"), expires)
-        .unwrap();
-    let a2 = manager
-        .create(&token(), SessionData::new(), Some("a"), expires)
-        .unwrap();
-    let b = manager
-        .create(&token(), SessionData::new(), Some("b"), expires)
-        .unwrap();
+    let a1 = signed_in(&manager, "a", expires);
+    let a2 = signed_in(&manager, "a", expires);
+    let b = signed_in(&manager, "b", expires);
     manager
         .set_expiry(&b.id, start() - Duration::seconds(1))
         .unwrap();
@@ -673,6 +753,10 @@ fn fake(i: u32, expires_at: DateTime<Utc>, user_id: Option<String>) -> Session {
         created_at,
         updated_at: created_at + Duration::seconds(i64::from(i % 13)),
         version: 1,
+        ip_address: None,
+        user_agent: None,
+        last_seen_at: None,
+        timeout_seconds: None,
     }
 }
 
@@ -877,9 +961,10 @@ fn migrations_are_idempotent(db: &TestDatabase) {
 }
 
 fn concurrent_first_migrations_wait_for_each_other(db: &TestDatabase) {
+    db.execute("DROP TABLE session_events");
     db.execute("DROP TABLE sessions");
     db.execute("DROP TABLE __diesel_schema_migrations");
-    assert_eq!(db.database().pending_migrations().unwrap().len(), 1);
+    assert_eq!(db.database().pending_migrations().unwrap().len(), 2);
     let barrier = Arc::new(Barrier::new(4));
     let runs: Vec<_> = (0..4)
         .map(|_| {
@@ -895,37 +980,403 @@ fn concurrent_first_migrations_wait_for_each_other(db: &TestDatabase) {
         .into_iter()
         .map(|run| run.join().unwrap().expect("no migration run fails").len())
         .collect();
+    let mut sorted = applied.clone();
+    sorted.sort_unstable();
     assert_eq!(
-        applied.iter().sum::<usize>(),
-        1,
-        "exactly one run applied it: {applied:?}"
+        sorted,
+        vec![0, 0, 0, 2],
+        "exactly one run applied both: {applied:?}"
     );
     let manager = db.manager();
     manager
         .create(
             &token(),
-            SessionData::new(),
-            None,
-            manager.now() + Duration::minutes(1),
+            NewSession::expiring(manager.now() + Duration::minutes(1)),
         )
         .unwrap();
 }
 
 fn pending_migrations_on_an_unmigrated_database_write_nothing(db: &TestDatabase) {
+    db.execute("DROP TABLE session_events");
     db.execute("DROP TABLE sessions");
     db.execute("DROP TABLE __diesel_schema_migrations");
     let database = db.database();
     assert_eq!(
         database.pending_migrations().unwrap(),
-        vec!["2026-11-27-000000_create_sessions"]
+        vec![
+            "2026-11-27-000000_create_sessions",
+            "2026-12-02-000000_devices_and_audit"
+        ]
     );
     // Still no migrations table: creating it by hand must succeed.
     db.execute("CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)");
-    assert_eq!(database.run_migrations().unwrap().len(), 1);
+    assert_eq!(database.run_migrations().unwrap().len(), 2);
     assert!(database.pending_migrations().unwrap().is_empty());
 }
 
+fn audited(db: &TestDatabase, actor: Actor) -> (SessionManager, ManualClock) {
+    let (manager, clock) = manual(db);
+    (manager.with_audit(actor), clock)
+}
+
+/// A new session of `user` (a login).
+fn signed_in(manager: &SessionManager, user: &str, expires_at: DateTime<Utc>) -> Session {
+    manager
+        .create(
+            &token(),
+            NewSession {
+                user_id: Some(user),
+                ..NewSession::expiring(expires_at)
+            },
+        )
+        .unwrap()
+}
+
+fn kinds(manager: &SessionManager, id: &SessionId) -> Vec<EventKind> {
+    let mut events = manager.events_of_session(id, 100).unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .map(|event| event.kind.unwrap())
+        .collect()
+}
+
+fn audit_events_exist_iff_the_change_committed(db: &TestDatabase) {
+    let (manager, _clock) = audited(db, Actor::App);
+    let expires = start() + Duration::minutes(30);
+    let (a, b) = (token(), token());
+    let first = manager.create(&a, NewSession::expiring(expires)).unwrap();
+    let second = manager.create(&b, NewSession::expiring(expires)).unwrap();
+    assert_eq!(kinds(&manager, &first.id), vec![EventKind::Created]);
+
+    // A login that cycles onto a taken id: the event was inserted before the
+    // failing UPDATE, and rolls back with it.
+    let mut login = ChangeSet::default();
+    login.login("alice".into());
+    login.cycle_id(&b);
+    assert!(matches!(
+        manager.apply(&first.id, &login, expires),
+        Err(Error::IdTaken(_))
+    ));
+    assert_eq!(kinds(&manager, &first.id), vec![EventKind::Created]);
+    assert_eq!(kinds(&manager, &second.id), vec![EventKind::Created]);
+    assert!(manager.events_of_user("alice", 10).unwrap().is_empty());
+    assert_eq!(manager.load(&first.id).unwrap().unwrap().user_id, None);
+
+    // A creation refused for its id records nothing either.
+    assert!(matches!(
+        manager.create(&a, NewSession::expiring(expires)),
+        Err(Error::IdTaken(_))
+    ));
+    assert_eq!(kinds(&manager, &first.id), vec![EventKind::Created]);
+
+    // And a change whose event cannot be written does not commit.
+    db.execute("DROP TABLE session_events");
+    let mut login = ChangeSet::default();
+    login.login("alice".into());
+    login.set("cart", json!(["x"]));
+    assert!(manager.apply(&first.id, &login, expires).is_err());
+    let stored = manager.load(&first.id).unwrap().unwrap();
+    assert_eq!((stored.user_id, stored.version), (None, 1));
+    assert!(manager.logout(&second.id).is_err());
+    assert!(manager.load(&second.id).unwrap().is_some(), "not deleted");
+    assert!(manager
+        .create(&token(), NewSession::expiring(expires))
+        .is_err());
+    assert_eq!(
+        manager.revoke_others("nobody", &first.id).unwrap(),
+        0,
+        "revoking nothing records nothing, so needs no table"
+    );
+}
+
+fn audited_failures_leave_every_row_in_place(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(1);
+    let carol: Vec<Session> = (0..2)
+        .map(|_| signed_in(&manager, "carol", expires))
+        .collect();
+    let audited = manager.clone().with_audit(Actor::App);
+    db.execute("DROP TABLE session_events");
+    let rows = || manager.count(&SessionFilter::default()).unwrap();
+    assert_eq!(rows(), 2);
+    assert!(audited
+        .create(&token(), NewSession::expiring(expires))
+        .is_err());
+    assert!(audited.revoke_others("carol", &carol[0].id).is_err());
+    assert!(audited.revoke("carol", &carol[1].id, None).is_err());
+    assert!(audited.delete_for_user("carol").is_err());
+    assert!(audited.cycle_id(&carol[0].id, &token()).is_err());
+    clock.advance(Duration::minutes(2));
+    assert!(audited.purge_expired(10).is_err());
+    assert_eq!(rows(), 2, "nothing created, revoked or purged");
+    for session in &carol {
+        assert_eq!(manager.get(&session.id).unwrap().unwrap().version, 1);
+    }
+}
+
+fn concurrent_capped_logins_of_one_user_never_deadlock(db: &TestDatabase) {
+    let manager = db.manager().with_max_sessions_per_user(2);
+    let expires = manager.now() + Duration::minutes(30);
+    for round in 0..5 {
+        let sessions: Vec<Session> = (0..4)
+            .map(|_| signed_in(&manager, "alice", expires))
+            .collect();
+        let barrier = Arc::new(Barrier::new(sessions.len()));
+        let results: Vec<Result<Session, Error>> = sessions
+            .iter()
+            .map(|session| {
+                let (manager, barrier, id) = (manager.clone(), Arc::clone(&barrier), session.id);
+                std::thread::spawn(move || {
+                    let mut login = ChangeSet::default();
+                    login.login("alice".into());
+                    login.cycle_id(&token());
+                    barrier.wait();
+                    manager.apply(&id, &login, expires)
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|thread| thread.join().unwrap())
+            .collect();
+        for result in &results {
+            assert!(
+                matches!(result, Ok(_) | Err(Error::Gone(_))),
+                "round {round}: only a login or a session the cap ended: {result:?}"
+            );
+        }
+        assert!(results.iter().any(Result::is_ok), "round {round}");
+        let alice = SessionFilter {
+            user_id: Some("alice".into()),
+            status: Status::Active,
+            ..SessionFilter::default()
+        };
+        assert_eq!(manager.count(&alice).unwrap(), 2, "round {round}");
+        manager.delete_for_user("alice").unwrap();
+    }
+}
+
+fn purged_sessions_are_recorded_and_old_events_trimmed(db: &TestDatabase) {
+    let (manager, clock) = audited(db, Actor::App);
+    let soon = start() + Duration::minutes(1);
+    let expiring: Vec<Session> = (0..3)
+        .map(|i| {
+            let user = format!("user{i}");
+            signed_in(&manager, &user, soon)
+        })
+        .collect();
+    let lasting = manager
+        .create(&token(), NewSession::expiring(start() + Duration::hours(1)))
+        .unwrap();
+    clock.advance(Duration::minutes(2));
+    assert_eq!(manager.purge_expired(2).unwrap(), 3);
+    for session in &expiring {
+        assert_eq!(
+            kinds(&manager, &session.id),
+            vec![EventKind::Login, EventKind::Expired]
+        );
+        let expired = &manager.events_of_session(&session.id, 1).unwrap()[0];
+        assert_eq!(expired.user_id, session.user_id);
+        assert_eq!(expired.at, start() + Duration::minutes(2));
+    }
+    assert_eq!(kinds(&manager, &lasting.id), vec![EventKind::Created]);
+
+    // Retention: the four creation events are older than a minute ago.
+    assert_eq!(
+        manager
+            .purge_events(start() + Duration::minutes(1), 1)
+            .unwrap(),
+        4
+    );
+    assert_eq!(kinds(&manager, &lasting.id), Vec::<EventKind>::new());
+    for session in &expiring {
+        assert_eq!(kinds(&manager, &session.id), vec![EventKind::Expired]);
+    }
+}
+
+fn admin_actions_are_recorded_with_their_actor(db: &TestDatabase) {
+    let (manager, clock) = audited(db, Actor::Inspector);
+    let expires = start() + Duration::minutes(30);
+    let session = manager
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"cart": [1], "theme": "dark", "password_hint": "blue"})),
+                user_id: Some("alice"),
+                ..NewSession::expiring(expires)
+            },
+        )
+        .unwrap();
+    manager
+        .replace_data(
+            &session.id,
+            data(json!({"cart": [1, 2], "theme": "dark", "locale": "de"})),
+            1,
+        )
+        .unwrap();
+    manager
+        .set_expiry(&session.id, start() + Duration::hours(5))
+        .unwrap();
+    manager
+        .set_expiry(&session.id, start() - Duration::hours(1))
+        .unwrap();
+    clock.advance(Duration::seconds(1));
+    assert!(manager.delete(&session.id).unwrap());
+    assert_eq!(
+        kinds(&manager, &session.id),
+        vec![
+            EventKind::Login,
+            EventKind::AdminEdit,
+            EventKind::AdminExtend,
+            EventKind::AdminExpire,
+            EventKind::AdminDelete
+        ]
+    );
+    let events = manager.events_of_session(&session.id, 10).unwrap();
+    assert!(events
+        .iter()
+        .all(|event| event.actor == Some(Actor::Inspector)));
+    let edit = &events[3];
+    assert_eq!(
+        edit.detail["keys"],
+        json!(["cart", "locale", "password_hint"]),
+        "names of changed, added and removed keys"
+    );
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(
+        !text.contains("blue") && !text.contains("\"de\""),
+        "no values: {text}"
+    );
+
+    // "Log out everywhere" records each session it ends.
+    let mine: Vec<Session> = (0..2)
+        .map(|_| signed_in(&manager, "bob", expires))
+        .collect();
+    assert_eq!(manager.delete_for_user("bob").unwrap(), 2);
+    for session in &mine {
+        let last = &manager.events_of_session(&session.id, 1).unwrap()[0];
+        assert_eq!(last.kind, Some(EventKind::Revoked));
+        assert_eq!(last.detail["reason"], json!("everywhere"));
+    }
+}
+
+fn devices_and_revocation_stay_within_one_user(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let laptop_client = Client::new(Some("203.0.113.5".parse().unwrap()), Some("Laptop"));
+    let laptop = manager
+        .create(
+            &token(),
+            NewSession {
+                user_id: Some("alice"),
+                client: Some(&laptop_client),
+                ..NewSession::expiring(expires)
+            },
+        )
+        .unwrap();
+    clock.advance(Duration::minutes(1));
+    let phone = manager
+        .create(
+            &token(),
+            NewSession {
+                user_id: Some("alice"),
+                timeout_seconds: Some(86_400),
+                ..NewSession::expiring(start() + Duration::days(1))
+            },
+        )
+        .unwrap();
+    let lapsed = signed_in(&manager, "alice", start() + Duration::minutes(1));
+    let bobs = signed_in(&manager, "bob", expires);
+    let devices = manager.devices("alice", Some(&laptop.id)).unwrap();
+    let ids: Vec<SessionId> = devices.iter().map(|device| device.id).collect();
+    assert_eq!(
+        ids,
+        vec![phone.id, laptop.id],
+        "valid ones, most recent first"
+    );
+    assert_eq!(
+        devices
+            .iter()
+            .map(|d| (d.current, d.remembered))
+            .collect::<Vec<_>>(),
+        vec![(false, true), (true, false)]
+    );
+    assert_eq!(devices[1].ip_address.as_deref(), Some("203.0.113.5"));
+    assert_eq!(devices[1].user_agent.as_deref(), Some("Laptop"));
+    assert_eq!(devices[1].last_seen_at, Some(start()));
+
+    assert!(
+        !manager.revoke("alice", &bobs.id, None).unwrap(),
+        "not hers"
+    );
+    assert!(
+        !manager.revoke("alice", &lapsed.id, None).unwrap(),
+        "expired: not found"
+    );
+    assert!(manager.load(&bobs.id).unwrap().is_some());
+    assert!(manager
+        .revoke("alice", &phone.id, Some(&laptop.id))
+        .unwrap());
+    assert!(manager.load(&phone.id).unwrap().is_none());
+    assert!(
+        !manager.revoke("alice", &phone.id, None).unwrap(),
+        "only once"
+    );
+
+    let tablet = signed_in(&manager, "alice", expires);
+    assert_eq!(manager.revoke_others("alice", &laptop.id).unwrap(), 1);
+    assert!(manager.load(&tablet.id).unwrap().is_none());
+    assert!(manager.load(&laptop.id).unwrap().is_some());
+    assert!(manager.load(&bobs.id).unwrap().is_some());
+}
+
+fn the_cap_counts_valid_sessions_of_the_user_in_the_login(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let manager = manager.with_max_sessions_per_user(2);
+    let expires = start() + Duration::minutes(30);
+    let login = |user: &str| {
+        clock.advance(Duration::seconds(10));
+        signed_in(&manager, user, expires)
+    };
+    let lapsed = signed_in(&manager, "alice", start() + Duration::seconds(5));
+    let a = login("alice");
+    let b = login("alice");
+    assert!(
+        manager.get(&lapsed.id).unwrap().is_some(),
+        "expired rows do not count and stay for the purge"
+    );
+    assert!(manager.load(&a.id).unwrap().is_some());
+    let c = login("alice");
+    assert!(
+        manager.load(&a.id).unwrap().is_none(),
+        "the least recently seen"
+    );
+    assert!(manager.load(&b.id).unwrap().is_some() && manager.load(&c.id).unwrap().is_some());
+    // Anonymous sessions are never capped.
+    for _ in 0..3 {
+        manager
+            .create(&token(), NewSession::expiring(expires))
+            .unwrap();
+    }
+    assert_eq!(
+        manager
+            .count(&SessionFilter {
+                status: Status::Active,
+                ..SessionFilter::default()
+            })
+            .unwrap(),
+        5
+    );
+}
+
 backend_tests!(
+    audit_events_exist_iff_the_change_committed,
+    audited_failures_leave_every_row_in_place,
+    concurrent_capped_logins_of_one_user_never_deadlock,
+    purged_sessions_are_recorded_and_old_events_trimmed,
+    admin_actions_are_recorded_with_their_actor,
+    devices_and_revocation_stay_within_one_user,
+    the_cap_counts_valid_sessions_of_the_user_in_the_login,
     pending_migrations_on_an_unmigrated_database_write_nothing,
     concurrent_first_migrations_wait_for_each_other,
     created_round_trips_with_exact_timestamps,

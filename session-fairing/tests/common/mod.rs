@@ -175,6 +175,36 @@ async fn logout_everywhere(store: SessionStore<'_>, user: &str) -> String {
     removed.to_string()
 }
 
+#[post("/remember/<days>")]
+fn remember(session: Session<'_>, days: u64) -> Status {
+    session.remember(std::time::Duration::from_secs(days * 24 * 3600));
+    Status::NoContent
+}
+
+/// "Remember me" ticked on a login form: remember, then log in.
+#[post("/login-remembered/<user>")]
+fn login_remembered(session: Session<'_>, user: &str) -> Status {
+    session.remember(std::time::Duration::from_secs(30 * 24 * 3600));
+    session.login(user);
+    Status::NoContent
+}
+
+#[get("/devices")]
+async fn devices(session: Session<'_>) -> Result<Json<Value>, session_fairing::Error> {
+    Ok(Json(json!(session.devices().await?)))
+}
+
+#[post("/revoke/<id>")]
+async fn revoke(session: Session<'_>, id: &str) -> Result<String, session_fairing::Error> {
+    let id: SessionId = id.parse().unwrap();
+    Ok(session.revoke(id).await?.to_string())
+}
+
+#[post("/revoke-others")]
+async fn revoke_others(session: Session<'_>) -> Result<String, session_fairing::Error> {
+    Ok(session.revoke_others().await?.to_string())
+}
+
 #[get("/plain")]
 fn plain() -> &'static str {
     "no session here"
@@ -276,7 +306,12 @@ pub fn app(url: &str, extra: Value) -> Rocket<Build> {
                 login_then_csrf,
                 big_with_cookies,
                 logout_then_big,
-                carry_user_after_gate
+                carry_user_after_gate,
+                remember,
+                login_remembered,
+                devices,
+                revoke,
+                revoke_others
             ],
         )
 }

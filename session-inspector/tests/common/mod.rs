@@ -48,6 +48,10 @@ fn session(
         created_at: created,
         updated_at: created,
         version: 1,
+        ip_address: None,
+        user_agent: None,
+        last_seen_at: Some(created),
+        timeout_seconds: None,
     }
 }
 
