@@ -262,7 +262,8 @@ impl Session<'_> {
     }
 
     /// Makes this session long-lived ("remember me"): it gets its own idle
-    /// timeout of `duration` (capped by `remember_max_days`), stored in its row
+    /// timeout of `duration` (at most `remember_max_days`, at least the
+    /// configured idle timeout), stored in its row
     /// and used by every renewal, and its cookie gets `Max-Age` (refreshed on
     /// each renewal) so it survives a browser restart. Sessions that are not
     /// remembered keep browser-session cookies unless `cookie_persistent` is
@@ -284,10 +285,11 @@ impl Session<'_> {
     /// }
     /// ```
     pub fn remember(&self, duration: std::time::Duration) {
+        let settings = &self.store.settings;
         let capped = chrono::Duration::from_std(duration)
             .unwrap_or(chrono::Duration::MAX)
-            .min(self.store.settings.remember_max)
-            .max(chrono::Duration::seconds(1));
+            .min(settings.remember_max)
+            .max(settings.timeout);
         self.lock().remember(capped);
     }
 

@@ -82,14 +82,16 @@ impl State {
         self.timeout_seconds.is_some()
     }
 
-    /// The idle timeout that applies to this session: its own, never longer
-    /// than `remember_max_days` allows now (a row written under a larger cap,
-    /// or by hand, is held to today's).
+    /// The idle timeout that renewals use: the session's own, kept between
+    /// the configured timeout and what `remember_max_days` allows now (a row
+    /// written under a larger cap, or by hand, renews to today's; an expiry
+    /// already written stands).
     fn timeout(&self, settings: &Settings) -> chrono::Duration {
         self.timeout_seconds.map_or(settings.timeout, |seconds| {
             chrono::Duration::try_seconds(seconds)
                 .unwrap_or(settings.remember_max)
                 .min(settings.remember_max)
+                .max(settings.timeout)
         })
     }
 

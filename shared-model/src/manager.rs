@@ -45,7 +45,7 @@ macro_rules! remove_ids {
 /// Revokes `$user`'s least recently seen valid sessions (other than `$keep`)
 /// so that, with `$keep`, at most `$cap` remain. Evaluates to how many went.
 /// Runs inside a transaction that holds the user's lock
-/// ([`Store::with_user_lock`]); the candidates are locked before they are read.
+/// ([`Store::user_transaction`]); the candidates are locked before they are read.
 macro_rules! enforce_cap {
     ($self:ident, $conn:ident, $user:expr, $keep:expr, $cap:expr, $now:expr) => {{
         let candidates = $conn.lock_ids(Rows::OthersOfUser { user_id: $user, keep: $keep }, $now)?;
@@ -210,10 +210,12 @@ impl SessionManager {
     /// would exceed it revokes the user's least recently seen sessions, in the
     /// same transaction as the login. No cap by default.
     ///
-    /// Logins of one user run one at a time while the cap is on: SQLite's write
-    /// lock, a session-level advisory lock per user on PostgreSQL, `GET_LOCK`
-    /// on MySQL (waiting at most 10 s, then [`Error::UserLocked`]). The lock is
-    /// taken before any row lock, so concurrent logins cannot deadlock.
+    /// Logins of one user run one at a time while the cap is on, as do
+    /// [`revoke`](Self::revoke), [`revoke_others`](Self::revoke_others) and
+    /// [`delete_for_user`](Self::delete_for_user): SQLite's write lock, a
+    /// transaction-scoped advisory lock per user on PostgreSQL, `GET_LOCK` on
+    /// MySQL (waiting at most 10 s, then [`Error::UserLocked`]). The lock is
+    /// taken before any row lock, so these cannot deadlock over one user's rows.
     #[must_use]
     pub fn with_max_sessions_per_user(mut self, limit: u32) -> Self {
         self.max_sessions_per_user = Some(limit.max(1));
@@ -313,7 +315,7 @@ impl SessionManager {
                 .values(&row)
                 .execute(conn)?))
         } else {
-            with_conn!(self.db, conn => conn.with_user_lock(capped.map(|(user_id, _)| user_id), |conn| conn.write_transaction(|conn| {
+            with_conn!(self.db, conn => conn.user_transaction(capped.map(|(user_id, _)| user_id), |conn| {
                 if let Some((user_id, cap)) = capped {
                     enforce_cap!(self, conn, user_id, &key, cap, at);
                 }
@@ -334,7 +336,7 @@ impl SessionManager {
                         .execute(conn)?;
                 }
                 Ok(inserted)
-            })))
+            }))
         };
         inserted.map_err(|error| taken_or(error, id))?;
         Ok(Session {
@@ -472,7 +474,7 @@ impl SessionManager {
             (true, UserIdChange::Set(user_id)) => self.max_sessions_per_user.map(|_| user_id),
             _ => None,
         };
-        let written = with_conn!(self.db, conn => conn.with_user_lock(capped_user, |conn| conn.write_transaction(|conn| {
+        let written = with_conn!(self.db, conn => conn.user_transaction(capped_user, |conn| {
             let row = conn
                 .lock_session(&key)?
                 .filter(|row| row.expires_at > now.naive_utc())
@@ -565,7 +567,7 @@ impl SessionManager {
                 session.id = new_id;
             }
             Ok(session)
-        })));
+        }));
         match (written, new_id) {
             (Err(error), Some(new_id)) => Err(taken_or(error, new_id)),
             (written, _) => written,
@@ -650,7 +652,7 @@ impl SessionManager {
             (Rows::One(key), None) => with_conn!(self.db, conn => Ok(
                 diesel::delete(sessions::table.find(key)).execute(conn)?
             ))?,
-            _ => with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            _ => with_conn!(self.db, conn => conn.user_transaction(which.user_id(), |conn| {
                 let ids = conn.lock_ids(which, now)?;
                 Ok(remove_ids!(self, conn, &ids, now, kind, detail))
             }))?,
@@ -746,7 +748,7 @@ impl SessionManager {
         let keep = keep.to_string();
         let now = self.now_naive();
         let detail = serde_json::json!({"reason": "others", "by": keep});
-        let removed = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+        let removed = with_conn!(self.db, conn => conn.user_transaction(Some(user_id), |conn| {
             let ids = conn.lock_ids(Rows::OthersOfUser { user_id, keep: &keep }, now)?;
             let removed = remove_ids!(self, conn, &ids, now, EventKind::Revoked, detail);
             if let (Some(actor), 1..) = (self.audit, removed) {
@@ -935,10 +937,9 @@ impl SessionManager {
     /// Database errors.
     pub fn delete_for_user(&self, user_id: &str) -> Result<u64> {
         if self.audit.is_none() {
-            let deleted = with_conn!(self.db, conn => Ok(diesel::delete(
-                sessions::table.filter(sessions::user_id.eq(user_id)),
-            )
-            .execute(conn)?))?;
+            let deleted = with_conn!(self.db, conn => conn.user_transaction(Some(user_id), |conn| {
+                Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
+            }))?;
             return Ok(deleted as u64);
         }
         let detail = serde_json::json!({"reason": "everywhere"});

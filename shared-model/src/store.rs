@@ -30,12 +30,14 @@ pub(crate) trait Store: Connection + Sized {
     /// The ids of the rows `which` names, locked until the transaction ends.
     fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>>;
 
-    /// Runs `work` (a whole transaction) holding a lock named after `user_id`,
-    /// so logins of one user that enforce the per-user cap run one at a time
-    /// and take their locks in one order: a session-level advisory lock on
-    /// PostgreSQL, `GET_LOCK` on MySQL, nothing on SQLite (its write lock
-    /// already serialises writers). `None` runs `work` as it is.
-    fn with_user_lock<T>(
+    /// [`write_transaction`](Self::write_transaction) holding, from before its
+    /// first row lock, a lock named after `user_id` (when given): logins that
+    /// enforce the per-user cap and the operations that end several of one
+    /// user's sessions run one at a time per user, so they neither deadlock
+    /// over each other's rows nor both slip under the cap. A transaction-scoped
+    /// advisory lock on PostgreSQL (waiting at most 10 s), `GET_LOCK` on MySQL
+    /// (the same; released after the transaction), and SQLite's write lock.
+    fn user_transaction<T>(
         &mut self,
         user_id: Option<&str>,
         work: impl FnOnce(&mut Self) -> Result<T>,
@@ -45,8 +47,8 @@ pub(crate) trait Store: Connection + Sized {
     fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize>;
 }
 
-/// How long a login waits for another login of the same user (MySQL).
-#[cfg(feature = "mysql")]
+/// How long a login waits for another operation on the same user's sessions.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 const USER_LOCK_WAIT_SECONDS: u32 = 10;
 
 /// Which rows [`Store::lock_ids`] selects.
@@ -64,6 +66,18 @@ pub(crate) enum Rows<'a> {
     Expired { limit: i64 },
 }
 
+impl<'a> Rows<'a> {
+    /// The user whose sessions these are, when they are one user's: whose
+    /// lock the deleting transaction takes.
+    pub(crate) fn user_id(self) -> Option<&'a str> {
+        match self {
+            Self::OfUser { user_id, .. } | Self::OthersOfUser { user_id, .. } => Some(user_id),
+            Self::AllOfUser(user_id) => Some(user_id),
+            Self::One(_) | Self::Expired { .. } => None,
+        }
+    }
+}
+
 /// The body of [`Store::lock_ids`], with the backend's locking clause (`$lock`)
 /// or none (SQLite, whose `BEGIN IMMEDIATE` already holds the write lock).
 macro_rules! lock_ids_body {
@@ -77,14 +91,17 @@ macro_rules! lock_ids_body {
                 .filter(sessions::expires_at.gt($now))
                 $(.$lock())?
                 .load($conn),
+            // Several rows: always locked in id order.
             Rows::OthersOfUser { user_id, keep } => ids
                 .filter(sessions::user_id.eq(user_id))
                 .filter(sessions::id.ne(keep))
                 .filter(sessions::expires_at.gt($now))
+                .order(sessions::id.asc())
                 $(.$lock())?
                 .load($conn),
             Rows::AllOfUser(user_id) => ids
                 .filter(sessions::user_id.eq(user_id))
+                .order(sessions::id.asc())
                 $(.$lock())?
                 .load($conn),
             Rows::Expired { limit } => ids
@@ -132,13 +149,13 @@ impl Store for SqliteConnection {
         lock_ids_body!(self, which, now)
     }
 
-    fn with_user_lock<T>(
+    fn user_transaction<T>(
         &mut self,
         _user_id: Option<&str>,
         work: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
-        // Every write transaction is `BEGIN IMMEDIATE`: one writer at a time.
-        work(self)
+        // `BEGIN IMMEDIATE`: one writer at a time already.
+        self.immediate_transaction(work)
     }
 
     fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
@@ -187,27 +204,34 @@ impl Store for diesel::PgConnection {
         lock_ids_body!(self, which, now, for_update)
     }
 
-    fn with_user_lock<T>(
+    fn user_transaction<T>(
         &mut self,
         user_id: Option<&str>,
         work: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
-        let Some(user_id) = user_id else {
-            return work(self);
-        };
-        // A key in its own namespace (the first argument), per user; a hash
-        // collision only makes two users' logins wait for each other.
-        let lock = |conn: &mut Self, function: &str| {
-            diesel::sql_query(format!("SELECT {function}(1397969224, hashtext($1))"))
-                .bind::<diesel::sql_types::Text, _>(user_id)
-                .execute(conn)
-        };
-        lock(self, "pg_advisory_lock")?;
-        let result = work(self);
-        let unlocked = lock(self, "pg_advisory_unlock");
-        let value = result?;
-        unlocked?;
-        Ok(value)
+        use diesel::connection::SimpleConnection;
+        self.transaction(|conn| {
+            if let Some(user_id) = user_id {
+                // A key in its own namespace (the first argument), per user; a
+                // hash collision only makes two users wait for each other.
+                conn.batch_execute(&format!(
+                    "SET LOCAL lock_timeout = '{USER_LOCK_WAIT_SECONDS}s'"
+                ))?;
+                diesel::sql_query("SELECT pg_advisory_xact_lock(1397969224, hashtext($1))")
+                    .bind::<diesel::sql_types::Text, _>(user_id)
+                    .execute(conn)
+                    .map_err(|error| match &error {
+                        diesel::result::Error::DatabaseError(_, info)
+                            if info.message().contains("lock timeout") =>
+                        {
+                            crate::Error::UserLocked(USER_LOCK_WAIT_SECONDS)
+                        }
+                        _ => crate::Error::Query(error),
+                    })?;
+                conn.batch_execute("SET LOCAL lock_timeout TO DEFAULT")?;
+            }
+            work(conn)
+        })
     }
 
     fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
@@ -254,40 +278,40 @@ impl Store for diesel::MysqlConnection {
         lock_ids_body!(self, which, now, for_update)
     }
 
-    fn with_user_lock<T>(
+    fn user_transaction<T>(
         &mut self,
         user_id: Option<&str>,
         work: impl FnOnce(&mut Self) -> Result<T>,
     ) -> Result<T> {
-        use sha2::Digest;
         #[derive(QueryableByName)]
         struct Locked {
             #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
             locked: Option<i32>,
         }
         let Some(user_id) = user_id else {
-            return work(self);
+            return self.transaction(work);
         };
-        // Lock names are at most 64 characters: a hash of the user id.
-        let digest = sha2::Sha256::digest(user_id.as_bytes());
-        let name: String = std::iter::once("sessions-user-".to_owned())
-            .chain(digest.iter().take(20).map(|byte| format!("{byte:02x}")))
-            .collect();
+        // Lock names are server-wide and at most 64 characters: a hash of the
+        // database's name and the user id.
+        const NAME: &str = "LEFT(SHA2(CONCAT(DATABASE(), '/', ?), 256), 60)";
         let taken: Locked = diesel::sql_query(format!(
-            "SELECT GET_LOCK(?, {USER_LOCK_WAIT_SECONDS}) AS locked"
+            "SELECT GET_LOCK({NAME}, {USER_LOCK_WAIT_SECONDS}) AS locked"
         ))
-        .bind::<diesel::sql_types::Text, _>(&name)
+        .bind::<diesel::sql_types::Text, _>(user_id)
         .get_result(self)?;
         if taken.locked != Some(1) {
             return Err(crate::Error::UserLocked(USER_LOCK_WAIT_SECONDS));
         }
-        let result = work(self);
-        let released = diesel::sql_query("SELECT RELEASE_LOCK(?) AS locked")
-            .bind::<diesel::sql_types::Text, _>(&name)
+        let result = self.transaction(work);
+        let released = diesel::sql_query(format!("SELECT RELEASE_LOCK({NAME}) AS locked"))
+            .bind::<diesel::sql_types::Text, _>(user_id)
             .get_result::<Locked>(self);
-        let value = result?;
-        released?;
-        Ok(value)
+        match (result, released) {
+            (Err(error), _) => Err(error),
+            // A release can only fail on a connection the server has lost,
+            // which frees its locks; the transaction had committed.
+            (Ok(value), _) => Ok(value),
+        }
     }
 
     fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {

@@ -1063,12 +1063,15 @@ fn audit_events_exist_iff_the_change_committed(db: &TestDatabase) {
     assert!(manager.events_of_user("alice", 10).unwrap().is_empty());
     assert_eq!(manager.load(&first.id).unwrap().unwrap().user_id, None);
 
-    // A creation refused for its id records nothing either.
+    // A creation refused for its id records nothing either (its event would
+    // come after the failing INSERT).
     assert!(matches!(
         manager.create(&a, NewSession::expiring(expires)),
         Err(Error::IdTaken(_))
     ));
     assert_eq!(kinds(&manager, &first.id), vec![EventKind::Created]);
+    let rows = || manager.count(&SessionFilter::default()).unwrap();
+    assert_eq!(rows(), 2);
 
     // And a change whose event cannot be written does not commit.
     db.execute("DROP TABLE session_events");
@@ -1080,9 +1083,11 @@ fn audit_events_exist_iff_the_change_committed(db: &TestDatabase) {
     assert_eq!((stored.user_id, stored.version), (None, 1));
     assert!(manager.logout(&second.id).is_err());
     assert!(manager.load(&second.id).unwrap().is_some(), "not deleted");
+    // The event is written after the INSERT here: the row must roll back.
     assert!(manager
         .create(&token(), NewSession::expiring(expires))
         .is_err());
+    assert_eq!(rows(), 2, "the session whose event failed is not stored");
     assert_eq!(
         manager.revoke_others("nobody", &first.id).unwrap(),
         0,
@@ -1116,11 +1121,37 @@ fn audited_failures_leave_every_row_in_place(db: &TestDatabase) {
 }
 
 fn concurrent_capped_logins_of_one_user_never_deadlock(db: &TestDatabase) {
+    let uncapped = db.manager();
     let manager = db.manager().with_max_sessions_per_user(2);
     let expires = manager.now() + Duration::minutes(30);
+    let alice = SessionFilter {
+        user_id: Some("alice".into()),
+        status: Status::Active,
+        ..SessionFilter::default()
+    };
+    // A capped login that fails (its new id is taken) releases the user's
+    // lock: the next one neither waits nor fails.
+    let taken = token();
+    uncapped
+        .create(&taken, NewSession::expiring(expires))
+        .unwrap();
+    let first = signed_in(&uncapped, "alice", expires);
+    let mut login = ChangeSet::default();
+    login.login("alice".into());
+    login.cycle_id(&taken);
+    assert!(matches!(
+        manager.apply(&first.id, &login, expires),
+        Err(Error::IdTaken(_))
+    ));
+    signed_in(&manager, "alice", expires);
+    uncapped.delete_for_user("alice").unwrap();
+
     for round in 0..5 {
+        // Four browsers signed in before the cap, all signing in again at
+        // once: the first to get the lock revokes two, the two it revoked find
+        // their session gone, the one it kept signs in after it.
         let sessions: Vec<Session> = (0..4)
-            .map(|_| signed_in(&manager, "alice", expires))
+            .map(|_| signed_in(&uncapped, "alice", expires))
             .collect();
         let barrier = Arc::new(Barrier::new(sessions.len()));
         let results: Vec<Result<Session, Error>> = sessions
@@ -1139,20 +1170,61 @@ fn concurrent_capped_logins_of_one_user_never_deadlock(db: &TestDatabase) {
             .into_iter()
             .map(|thread| thread.join().unwrap())
             .collect();
-        for result in &results {
-            assert!(
-                matches!(result, Ok(_) | Err(Error::Gone(_))),
-                "round {round}: only a login or a session the cap ended: {result:?}"
-            );
-        }
-        assert!(results.iter().any(Result::is_ok), "round {round}");
-        let alice = SessionFilter {
-            user_id: Some("alice".into()),
-            status: Status::Active,
-            ..SessionFilter::default()
-        };
+        let signed_in_again = results.iter().filter(|result| result.is_ok()).count();
+        let gone = results
+            .iter()
+            .filter(|result| matches!(result, Err(Error::Gone(_))))
+            .count();
+        assert_eq!(
+            (signed_in_again, gone),
+            (2, 2),
+            "round {round}: {results:?}"
+        );
         assert_eq!(manager.count(&alice).unwrap(), 2, "round {round}");
-        manager.delete_for_user("alice").unwrap();
+
+        // New browsers signing in, a re-login and "sign out other devices",
+        // all at once: only logins, gone sessions and revocations, and never
+        // more than the cap.
+        let mut kept = results.iter().filter_map(|result| result.as_ref().ok());
+        let (keep, other) = (kept.next().unwrap().id, kept.next().unwrap().id);
+        let barrier = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|job| {
+                let (manager, barrier) = (manager.clone(), Arc::clone(&barrier));
+                std::thread::spawn(move || -> Result<(), Error> {
+                    barrier.wait();
+                    match job {
+                        0 | 1 => manager
+                            .create(
+                                &token(),
+                                NewSession {
+                                    user_id: Some("alice"),
+                                    ..NewSession::expiring(expires)
+                                },
+                            )
+                            .map(drop),
+                        2 => {
+                            let mut login = ChangeSet::default();
+                            login.login("alice".into());
+                            login.cycle_id(&token());
+                            match manager.apply(&other, &login, expires) {
+                                Ok(_) | Err(Error::Gone(_)) => Ok(()),
+                                Err(error) => Err(error),
+                            }
+                        }
+                        _ => manager.revoke_others("alice", &keep).map(drop),
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread
+                .join()
+                .unwrap()
+                .unwrap_or_else(|error| panic!("round {round}: {error}"));
+        }
+        assert!(manager.count(&alice).unwrap() <= 2, "round {round}");
+        uncapped.delete_for_user("alice").unwrap();
     }
 }
 
