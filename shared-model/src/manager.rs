@@ -19,7 +19,7 @@ use crate::schema::{session_events, sessions};
 use crate::session::user_id_of_value;
 use crate::session::{encoded_len, NewSession, NewSessionRow, SessionRow};
 use crate::statements::{Save, Touch};
-use crate::store::{Rows, Store};
+use crate::store::{ids, Rows, Store};
 use crate::{
     ChangeSet, Client, Database, Device, Error, Result, Session, SessionData, SessionId,
     SessionToken, USER_ID_KEY,
@@ -45,14 +45,10 @@ macro_rules! remove_ids {
 /// Revokes `$user`'s least recently seen valid sessions (other than `$keep`)
 /// so that, with `$keep`, at most `$cap` remain. Evaluates to how many went.
 /// Runs inside a transaction that holds the user's lock
-/// ([`Store::user_transaction`]); the candidates are locked before they are read.
+/// ([`Store::user_transaction`]); the candidates are read and locked in one query.
 macro_rules! enforce_cap {
     ($self:ident, $conn:ident, $user:expr, $keep:expr, $cap:expr, $now:expr) => {{
-        let candidates = $conn.lock_ids(Rows::OthersOfUser { user_id: $user, keep: $keep }, $now)?;
-        let mut others: Vec<(String, Option<NaiveDateTime>, NaiveDateTime)> = sessions::table
-            .filter(sessions::id.eq_any(&candidates))
-            .select((sessions::id, sessions::last_seen_at, sessions::created_at))
-            .load($conn)?;
+        let mut others = $conn.lock_rows(Rows::OthersOfUser { user_id: $user, keep: $keep }, $now)?;
         let allowed = usize::try_from($cap).unwrap_or(usize::MAX).saturating_sub(1);
         if others.len() > allowed {
             // Most recently seen first; the tail goes.
@@ -61,7 +57,7 @@ macro_rules! enforce_cap {
                     .cmp(&a.1.unwrap_or(a.2))
                     .then_with(|| b.0.cmp(&a.0))
             });
-            let ids: Vec<String> = others.split_off(allowed).into_iter().map(|(id, ..)| id).collect();
+            let ids = ids(others.split_off(allowed));
             let detail = serde_json::json!({"reason": "session_cap", "limit": $cap});
             remove_ids!($self, $conn, &ids, $now, EventKind::Revoked, detail)
         } else {
@@ -591,28 +587,27 @@ impl SessionManager {
         let now = self.now_naive();
         let expires_at = truncate_to_micros(expires_at).naive_utc();
         let updated = match client {
-            Some(client) => {
-                let touch = Touch::<true> {
-                    id: &key,
-                    expires_at,
-                    now,
-                    ip_address: client.ip_address(),
-                    user_agent: client.user_agent(),
-                };
-                with_conn!(self.db, conn => Ok(touch.execute(conn)?))?
-            }
-            None => {
-                let touch = Touch::<false> {
-                    id: &key,
-                    expires_at,
-                    now,
-                    ip_address: None,
-                    user_agent: None,
-                };
-                with_conn!(self.db, conn => Ok(touch.execute(conn)?))?
-            }
+            Some(client) => self.run_touch(Touch::<true> {
+                id: &key,
+                expires_at,
+                now,
+                ip_address: client.ip_address(),
+                user_agent: client.user_agent(),
+            })?,
+            None => self.run_touch(Touch::<false> {
+                id: &key,
+                expires_at,
+                now,
+                ip_address: None,
+                user_agent: None,
+            })?,
         };
         Ok(updated == 1)
+    }
+
+    /// Runs a renewal statement (the variant with or without the client).
+    fn run_touch<const CLIENT: bool>(&self, touch: Touch<'_, CLIENT>) -> Result<usize> {
+        with_conn!(self.db, conn => Ok(touch.execute(conn)?))
     }
 
     /// Deletes the session (expired or not) as an admin action (audited as
@@ -653,7 +648,7 @@ impl SessionManager {
                 diesel::delete(sessions::table.find(key)).execute(conn)?
             ))?,
             _ => with_conn!(self.db, conn => conn.user_transaction(which.user_id(), |conn| {
-                let ids = conn.lock_ids(which, now)?;
+                let ids = ids(conn.lock_rows(which, now)?);
                 Ok(remove_ids!(self, conn, &ids, now, kind, detail))
             }))?,
         };
@@ -749,7 +744,7 @@ impl SessionManager {
         let now = self.now_naive();
         let detail = serde_json::json!({"reason": "others", "by": keep});
         let removed = with_conn!(self.db, conn => conn.user_transaction(Some(user_id), |conn| {
-            let ids = conn.lock_ids(Rows::OthersOfUser { user_id, keep: &keep }, now)?;
+            let ids = ids(conn.lock_rows(Rows::OthersOfUser { user_id, keep: &keep }, now)?);
             let removed = remove_ids!(self, conn, &ids, now, EventKind::Revoked, detail);
             if let (Some(actor), 1..) = (self.audit, removed) {
                 let count = serde_json::json!({"count": removed}).to_string();
@@ -936,12 +931,6 @@ impl SessionManager {
     ///
     /// Database errors.
     pub fn delete_for_user(&self, user_id: &str) -> Result<u64> {
-        if self.audit.is_none() {
-            let deleted = with_conn!(self.db, conn => conn.user_transaction(Some(user_id), |conn| {
-                Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
-            }))?;
-            return Ok(deleted as u64);
-        }
         let detail = serde_json::json!({"reason": "everywhere"});
         self.remove(Rows::AllOfUser(user_id), EventKind::Revoked, &detail)
     }
@@ -986,7 +975,7 @@ impl SessionManager {
             } else {
                 // Each batch's events commit with its deletes.
                 with_conn!(self.db, conn => conn.write_transaction(|conn| {
-                    let ids = conn.lock_ids(Rows::Expired { limit: batch }, now)?;
+                    let ids = ids(conn.lock_rows(Rows::Expired { limit: batch }, now)?);
                     Ok(remove_ids!(self, conn, &ids, now, EventKind::Expired, detail))
                 }))?
             };

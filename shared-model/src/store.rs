@@ -27,8 +27,8 @@ pub(crate) trait Store: Connection + Sized {
     /// Deletes up to `batch` rows with `expires_at <= now` in one statement.
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize>;
 
-    /// The ids of the rows `which` names, locked until the transaction ends.
-    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>>;
+    /// The rows `which` names, locked until the transaction ends.
+    fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>>;
 
     /// [`write_transaction`](Self::write_transaction) holding, from before its
     /// first row lock, a lock named after `user_id` (when given): logins that
@@ -51,7 +51,16 @@ pub(crate) trait Store: Connection + Sized {
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 const USER_LOCK_WAIT_SECONDS: u32 = 10;
 
-/// Which rows [`Store::lock_ids`] selects.
+/// A row [`Store::lock_rows`] locked: its id, and when it was last seen and
+/// created (what the per-user cap orders by).
+pub(crate) type Locked = (String, Option<NaiveDateTime>, NaiveDateTime);
+
+/// The ids of locked rows.
+pub(crate) fn ids(rows: Vec<Locked>) -> Vec<String> {
+    rows.into_iter().map(|(id, ..)| id).collect()
+}
+
+/// Which rows [`Store::lock_rows`] selects.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rows<'a> {
     /// The row with this id, expired or not.
@@ -78,11 +87,15 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The body of [`Store::lock_ids`], with the backend's locking clause (`$lock`)
+/// The body of [`Store::lock_rows`], with the backend's locking clause (`$lock`)
 /// or none (SQLite, whose `BEGIN IMMEDIATE` already holds the write lock).
-macro_rules! lock_ids_body {
+macro_rules! lock_rows_body {
     ($conn:expr, $which:expr, $now:expr $(, $lock:ident)?) => {{
-        let ids = sessions::table.select(sessions::id);
+        let ids = sessions::table.select((
+            sessions::id,
+            sessions::last_seen_at,
+            sessions::created_at,
+        ));
         match $which {
             Rows::One(id) => ids.filter(sessions::id.eq(id))$(.$lock())?.load($conn),
             Rows::OfUser { user_id, id } => ids
@@ -145,8 +158,8 @@ impl Store for SqliteConnection {
         .execute(self)
     }
 
-    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>> {
-        lock_ids_body!(self, which, now)
+    fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
+        lock_rows_body!(self, which, now)
     }
 
     fn user_transaction<T>(
@@ -200,8 +213,8 @@ impl Store for diesel::PgConnection {
         .execute(self)
     }
 
-    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>> {
-        lock_ids_body!(self, which, now, for_update)
+    fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
+        lock_rows_body!(self, which, now, for_update)
     }
 
     fn user_transaction<T>(
@@ -274,8 +287,8 @@ impl Store for diesel::MysqlConnection {
             .execute(self)
     }
 
-    fn lock_ids(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<String>> {
-        lock_ids_body!(self, which, now, for_update)
+    fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
+        lock_rows_body!(self, which, now, for_update)
     }
 
     fn user_transaction<T>(

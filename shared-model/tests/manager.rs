@@ -1019,6 +1019,14 @@ fn audited(db: &TestDatabase, actor: Actor) -> (SessionManager, ManualClock) {
     (manager.with_audit(actor), clock)
 }
 
+/// Signs alice in, moving the session to `token`'s id.
+fn alice_login(token: &SessionToken) -> ChangeSet {
+    let mut login = ChangeSet::default();
+    login.login("alice".into());
+    login.cycle_id(token);
+    login
+}
+
 /// A new session of `user` (a login).
 fn signed_in(manager: &SessionManager, user: &str, expires_at: DateTime<Utc>) -> Session {
     manager
@@ -1051,9 +1059,7 @@ fn audit_events_exist_iff_the_change_committed(db: &TestDatabase) {
 
     // A login that cycles onto a taken id: the event was inserted before the
     // failing UPDATE, and rolls back with it.
-    let mut login = ChangeSet::default();
-    login.login("alice".into());
-    login.cycle_id(&b);
+    let login = alice_login(&b);
     assert!(matches!(
         manager.apply(&first.id, &login, expires),
         Err(Error::IdTaken(_))
@@ -1136,9 +1142,7 @@ fn concurrent_capped_logins_of_one_user_never_deadlock(db: &TestDatabase) {
         .create(&taken, NewSession::expiring(expires))
         .unwrap();
     let first = signed_in(&uncapped, "alice", expires);
-    let mut login = ChangeSet::default();
-    login.login("alice".into());
-    login.cycle_id(&taken);
+    let login = alice_login(&taken);
     assert!(matches!(
         manager.apply(&first.id, &login, expires),
         Err(Error::IdTaken(_))
@@ -1159,9 +1163,7 @@ fn concurrent_capped_logins_of_one_user_never_deadlock(db: &TestDatabase) {
             .map(|session| {
                 let (manager, barrier, id) = (manager.clone(), Arc::clone(&barrier), session.id);
                 std::thread::spawn(move || {
-                    let mut login = ChangeSet::default();
-                    login.login("alice".into());
-                    login.cycle_id(&token());
+                    let login = alice_login(&token());
                     barrier.wait();
                     manager.apply(&id, &login, expires)
                 })
@@ -1204,9 +1206,7 @@ fn concurrent_capped_logins_of_one_user_never_deadlock(db: &TestDatabase) {
                             )
                             .map(drop),
                         2 => {
-                            let mut login = ChangeSet::default();
-                            login.login("alice".into());
-                            login.cycle_id(&token());
+                            let login = alice_login(&token());
                             match manager.apply(&other, &login, expires) {
                                 Ok(_) | Err(Error::Gone(_)) => Ok(()),
                                 Err(error) => Err(error),
