@@ -57,6 +57,14 @@ pub trait Migrate: MigrationHarness<Self::Db> + Sized {
     ///
     /// [`Error::Lock`] when the catalog cannot be read.
     fn has_migrations_table(&mut self) -> Result<bool>;
+
+    /// The versions recorded in Diesel's migrations table, read with a plain
+    /// `SELECT` (so it works on a read-only connection).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Lock`] when the table cannot be read.
+    fn applied_versions(&mut self) -> Result<Vec<String>>;
 }
 
 /// A `count` column, for the catalog queries below.
@@ -67,6 +75,15 @@ struct Count {
 }
 
 /// Runs a catalog query that counts `__diesel_schema_migrations` tables.
+fn applied<C>(conn: &mut C) -> Result<Vec<String>>
+where
+    C: diesel::Connection,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::methods::LoadQuery<'static, C, Version>,
+{
+    let rows: Vec<Version> = diesel::RunQueryDsl::load(diesel::sql_query(APPLIED_VERSIONS), conn)?;
+    Ok(rows.into_iter().map(|row| row.version).collect())
+}
+
 fn count_tables<C>(conn: &mut C, sql: &str) -> Result<bool>
 where
     C: diesel::Connection,
@@ -89,6 +106,9 @@ impl Migrate for SqliteConnection {
     fn exclusively<T>(&mut self, work: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         // The harness's own transactions become savepoints inside this one.
         self.exclusive_transaction(work)
+    }
+    fn applied_versions(&mut self) -> Result<Vec<String>> {
+        applied(self)
     }
     fn has_migrations_table(&mut self) -> Result<bool> {
         count_tables(
@@ -115,6 +135,9 @@ impl Migrate for diesel::PgConnection {
         let result = work(self);
         self.batch_execute(&format!("SELECT pg_advisory_unlock({KEY})"))?;
         result
+    }
+    fn applied_versions(&mut self) -> Result<Vec<String>> {
+        applied(self)
     }
     fn has_migrations_table(&mut self) -> Result<bool> {
         // `to_regclass` follows the connection's search_path, as Diesel does.
@@ -151,6 +174,9 @@ impl Migrate for diesel::MysqlConnection {
             .get_result::<Locked>(self)?;
         result
     }
+    fn applied_versions(&mut self) -> Result<Vec<String>> {
+        applied(self)
+    }
     fn has_migrations_table(&mut self) -> Result<bool> {
         count_tables(
             self,
@@ -185,13 +211,29 @@ pub fn run_pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
 ///
 /// [`Error::Migration`] when the migrations table cannot be read.
 pub fn pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
+    let all = C::migrations().migrations().map_err(Error::Migration)?;
     if !conn.has_migrations_table()? {
-        return C::migrations()
-            .migrations()
-            .map(|all| all.iter().map(|m| m.name().to_string()).collect())
-            .map_err(Error::Migration);
+        return Ok(all.iter().map(|m| m.name().to_string()).collect());
     }
-    conn.pending_migrations(C::migrations())
-        .map(|pending| pending.iter().map(|m| m.name().to_string()).collect())
-        .map_err(Error::Migration)
+    // A plain SELECT: Diesel's own `pending_migrations` first runs
+    // `CREATE TABLE IF NOT EXISTS`, which a read-only connection refuses.
+    let applied = conn.applied_versions()?;
+    Ok(all
+        .iter()
+        .filter(|m| {
+            let version = m.name().version().to_string();
+            !applied.contains(&version)
+        })
+        .map(|m| m.name().to_string())
+        .collect())
+}
+
+/// The versions Diesel recorded as run.
+const APPLIED_VERSIONS: &str = "SELECT version FROM __diesel_schema_migrations";
+
+#[derive(diesel::QueryableByName)]
+#[doc(hidden)]
+pub struct Version {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
 }

@@ -276,6 +276,9 @@ pub struct DatabaseBuilder {
     connection_timeout: Duration,
     busy_timeout: Duration,
     count_statements: bool,
+    min_idle: u32,
+    read_only: bool,
+    tune_sqlite: bool,
 }
 
 impl DatabaseBuilder {
@@ -297,6 +300,18 @@ impl DatabaseBuilder {
         self
     }
 
+    /// How many idle connections the pool keeps open (default 1, at most
+    /// [`pool_size`](Self::pool_size)). While fewer are idle, r2d2 opens more
+    /// on a background thread. A short-lived process (a CLI command) should use
+    /// 0: a process that exits while that thread is still setting up a
+    /// PostgreSQL TLS connection can crash in OpenSSL's exit handlers. With 0,
+    /// every connection is opened while a caller waits for it.
+    #[must_use]
+    pub fn min_idle(mut self, idle: u32) -> Self {
+        self.min_idle = idle;
+        self
+    }
+
     /// How long to wait for a free or new connection before failing with
     /// [`Error::Pool`] (default 5 s).
     #[must_use]
@@ -310,6 +325,27 @@ impl DatabaseBuilder {
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// Refuses every write at the connection (default off): SQLite files are
+    /// opened with `mode=ro` (and `PRAGMA query_only`), PostgreSQL and MySQL
+    /// sessions default to read-only transactions. For tools that must not
+    /// change a production database (the inspector's `--read-only`).
+    #[must_use]
+    pub fn read_only(mut self, enabled: bool) -> Self {
+        self.read_only = enabled;
+        self
+    }
+
+    /// SQLite only: whether opening a file switches it to WAL with
+    /// `synchronous = NORMAL` (default on, what an app that owns the file wants).
+    /// Off, the file's journal mode is left as it is, so opening a database
+    /// never changes it (the inspector). Connection-local pragmas (busy timeout,
+    /// cache size) are set either way.
+    #[must_use]
+    pub fn tune_sqlite(mut self, enabled: bool) -> Self {
+        self.tune_sqlite = enabled;
         self
     }
 
@@ -342,9 +378,17 @@ impl DatabaseBuilder {
             Backend::Sqlite => {
                 let path = sqlite_path(&self.url).to_owned();
                 let in_memory = path == ":memory:" || path.contains("mode=memory");
-                let busy_ms = self.busy_timeout.as_millis();
-                let manager =
-                    self.manager(&counters, path, move |conn| sqlite_setup(conn, busy_ms));
+                let setup = SqliteSetup {
+                    busy_ms: self.busy_timeout.as_millis(),
+                    read_only: self.read_only,
+                    tune: self.tune_sqlite && !self.read_only,
+                };
+                let path = if self.read_only && !in_memory {
+                    read_only_uri(&path)
+                } else {
+                    path
+                };
+                let manager = self.manager(&counters, path, move |conn| setup.apply(conn));
                 let builder = if in_memory {
                     // One connection owns the in-memory database for the pool's lifetime.
                     self.pool_builder()
@@ -358,16 +402,33 @@ impl DatabaseBuilder {
             }
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
-                let manager = self.manager(&counters, self.url.clone(), |_| Ok(()));
+                let read_only = self.read_only;
+                let manager = self.manager(
+                    &counters,
+                    self.url.clone(),
+                    move |conn: &mut diesel::PgConnection| {
+                        if read_only {
+                            conn.batch_execute(
+                                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+                            )?;
+                        }
+                        Ok(())
+                    },
+                );
                 Pools::Postgres(build(self.pool_builder(), manager, eager)?)
             }
             #[cfg(feature = "mysql")]
             Backend::Mysql => {
+                let read_only = self.read_only;
                 let manager = self.manager(
                     &counters,
                     self.url.clone(),
-                    |conn: &mut diesel::MysqlConnection| {
-                        conn.batch_execute("SET time_zone = '+00:00'")
+                    move |conn: &mut diesel::MysqlConnection| {
+                        conn.batch_execute("SET time_zone = '+00:00'")?;
+                        if read_only {
+                            conn.batch_execute("SET SESSION TRANSACTION READ ONLY")?;
+                        }
+                        Ok(())
                     },
                 );
                 Pools::Mysql(build(self.pool_builder(), manager, eager)?)
@@ -403,7 +464,7 @@ impl DatabaseBuilder {
     {
         r2d2::Pool::builder()
             .max_size(self.pool_size)
-            .min_idle(Some(1))
+            .min_idle(Some(self.min_idle.min(self.pool_size)))
             .connection_timeout(self.connection_timeout)
             // Lost connections are flagged by `run`; no extra round trip per checkout.
             .test_on_check_out(false)
@@ -439,13 +500,56 @@ where
     }
 }
 
-/// WAL lets the web app and the inspector read while the other writes; the busy
-/// timeout makes a writer wait for the lock instead of failing at once.
-fn sqlite_setup(conn: &mut SqliteConnection, busy_ms: u128) -> diesel::QueryResult<()> {
-    conn.batch_execute(&format!(
-        "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
-         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;"
-    ))
+/// Pragmas for each new SQLite connection.
+#[derive(Debug, Clone, Copy)]
+struct SqliteSetup {
+    busy_ms: u128,
+    read_only: bool,
+    /// Switch the file to WAL with `synchronous = NORMAL`.
+    tune: bool,
+}
+
+impl SqliteSetup {
+    /// WAL lets the web app and the inspector read while the other writes; the
+    /// busy timeout makes a writer wait for the lock instead of failing at once.
+    /// Only `tune` changes the file (its journal mode); the rest is per connection.
+    fn apply(self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+        let busy_ms = self.busy_ms;
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; \
+             PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;"
+        ))?;
+        if self.tune {
+            conn.batch_execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        }
+        if self.read_only {
+            conn.batch_execute("PRAGMA query_only = ON;")?;
+        }
+        Ok(())
+    }
+}
+
+/// An SQLite path as a `file:` URI that opens it read-only (`mode=ro`).
+fn read_only_uri(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("file:") {
+        let joiner = if rest.contains('?') { '&' } else { '?' };
+        return format!("file:{rest}{joiner}mode=ro");
+    }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut encoded = String::with_capacity(path.len());
+    for ch in path.chars() {
+        match ch {
+            '%' => encoded.push_str("%25"),
+            '?' => encoded.push_str("%3f"),
+            '#' => encoded.push_str("%23"),
+            other => encoded.push(other),
+        }
+    }
+    if query.is_empty() {
+        format!("file:{encoded}?mode=ro")
+    } else {
+        format!("file:{encoded}?{query}&mode=ro")
+    }
 }
 
 /// The SQLite path of a URL: the text after an optional `sqlite://` prefix.
@@ -620,6 +724,9 @@ impl Database {
             connection_timeout: Duration::from_secs(5),
             busy_timeout: Duration::from_secs(5),
             count_statements: false,
+            min_idle: 1,
+            read_only: false,
+            tune_sqlite: true,
         }
     }
 
@@ -670,6 +777,20 @@ impl Database {
     /// As [`run_migrations`](Self::run_migrations).
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
         with_conn!(self, conn => Ok(migrations::pending(conn)?))
+    }
+
+    /// [`pending_migrations`](Self::pending_migrations), or `None` when the
+    /// database has no Diesel migrations table (its schema was made by another
+    /// tool).
+    pub(crate) fn pending_migrations_if_recorded(&self) -> Result<Option<Vec<String>>> {
+        with_conn!(self, conn => {
+            use migrations::Migrate;
+            if conn.has_migrations_table()? {
+                Ok(Some(migrations::pending(conn)?))
+            } else {
+                Ok(None)
+            }
+        })
     }
 
     /// Lends `work` a pooled connection, for an app's own tables in the session

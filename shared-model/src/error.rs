@@ -24,6 +24,13 @@ pub enum Error {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The `sessions` table is missing, or lacks columns the session code
+    /// reads, or has them with types it cannot read.
+    #[error("the sessions table cannot be used: {}", problems.join("; "))]
+    Schema {
+        /// What is wrong, one item per column ("column version is integer, expected 64-bit integer").
+        problems: Vec<String>,
+    },
     /// Listing or running migrations failed.
     #[error(transparent)]
     Migration(#[from] migrations::Error),

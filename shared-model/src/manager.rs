@@ -19,7 +19,7 @@ use crate::schema::{session_events, sessions};
 use crate::session::user_id_of_value;
 use crate::session::{encoded_len, NewSession, NewSessionRow, SessionRow};
 use crate::statements::{Save, Touch};
-use crate::store::{ids, Rows, Store};
+use crate::store::{ids, Columns, Rows, Store};
 use crate::{
     ChangeSet, Client, Database, Device, Error, Result, Session, SessionData, SessionId,
     SessionToken, USER_ID_KEY,
@@ -41,6 +41,7 @@ macro_rules! remove_ids {
         }
     }};
 }
+pub(crate) use remove_ids;
 
 /// Revokes `$user`'s least recently seen valid sessions (other than `$keep`)
 /// so that, with `$keep`, at most `$cap` remain. Evaluates to how many went.
@@ -90,9 +91,13 @@ macro_rules! filtered {
                     .sql(") > 0"),
             );
         }
+        if let Some(ip) = $filter.ip_prefix.as_deref().filter(|ip| !ip.is_empty()) {
+            query = query.filter(sessions::ip_address.like(crate::query::like_prefix(ip)).escape('\\'));
+        }
         query
     }};
 }
+pub(crate) use filtered;
 
 /// Rows deleted per statement by the fairing's and the inspector's purges: small
 /// enough that a writer waiting for the lock is not held up long.
@@ -153,11 +158,12 @@ pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct SessionManager {
-    db: Database,
+    pub(crate) db: Database,
     clock: Arc<dyn Clock>,
     max_data_bytes: usize,
-    audit: Option<Actor>,
+    pub(crate) audit: Option<Actor>,
     max_sessions_per_user: Option<u32>,
+    pub(crate) columns: Columns,
 }
 
 impl std::fmt::Debug for SessionManager {
@@ -182,7 +188,35 @@ impl SessionManager {
             max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             audit: None,
             max_sessions_per_user: None,
+            columns: Columns::Full,
         }
+    }
+
+    /// Adapts the manager to a database whose shape
+    /// [`Database::inspect_schema`] reported: without the devices columns,
+    /// sessions are read with those fields `None`, data edits write only the
+    /// first schema's columns, and nothing is audited (there is no
+    /// `session_events` table, or no columns to copy into it). For tools that
+    /// open databases they do not own (the inspector); an app runs the
+    /// migrations instead.
+    #[must_use]
+    pub fn for_schema(mut self, report: &crate::SchemaReport) -> Self {
+        self.columns = if report.device_columns {
+            Columns::Full
+        } else {
+            Columns::Base
+        };
+        if !report.events_table || !report.device_columns {
+            self.audit = None;
+        }
+        self
+    }
+
+    /// Whether sessions are read with the devices columns (see
+    /// [`for_schema`](Self::for_schema)).
+    #[must_use]
+    pub fn has_device_columns(&self) -> bool {
+        self.columns == Columns::Full
     }
 
     /// Writes a `session_events` row for every lifecycle change this manager
@@ -194,6 +228,16 @@ impl SessionManager {
     pub fn with_audit(mut self, actor: Actor) -> Self {
         self.audit = Some(actor);
         self
+    }
+
+    /// [`with_audit`](Self::with_audit) for `actor`, or no auditing, as `audit` says.
+    #[must_use]
+    pub fn with_audit_if(self, audit: bool, actor: Actor) -> Self {
+        if audit {
+            self.with_audit(actor)
+        } else {
+            self
+        }
     }
 
     /// The actor events are recorded as, when auditing.
@@ -269,7 +313,7 @@ impl SessionManager {
         serde_json::to_string(data).map_err(Error::InvalidJson)
     }
 
-    fn now_naive(&self) -> NaiveDateTime {
+    pub(crate) fn now_naive(&self) -> NaiveDateTime {
         self.now().naive_utc()
     }
 
@@ -418,11 +462,18 @@ impl SessionManager {
     fn get_row(&self, key: &str) -> Result<Option<SessionRow>> {
         // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
         // statement on every call.
-        with_conn!(self.db, conn => Ok(sessions::table
-            .find(key)
-            .select(SessionRow::as_select())
-            .get_result(conn)
-            .optional()?))
+        match self.columns {
+            Columns::Full => with_conn!(self.db, conn => Ok(sessions::table
+                .find(key)
+                .select(SessionRow::as_select())
+                .get_result(conn)
+                .optional()?)),
+            Columns::Base => with_conn!(self.db, conn => Ok(sessions::table
+                .find(key)
+                .select(Columns::Base.select())
+                .get_result(conn)
+                .optional()?)),
+        }
     }
 
     /// The session whether expired or not (for the inspector).
@@ -472,7 +523,7 @@ impl SessionManager {
         };
         let written = with_conn!(self.db, conn => conn.user_transaction(capped_user, |conn| {
             let row = conn
-                .lock_session(&key)?
+                .lock_session(&key, Columns::Full)?
                 .filter(|row| row.expires_at > now.naive_utc())
                 .ok_or(Error::Gone(*id))?;
             let mut session = row.decode_or_error()?;
@@ -817,7 +868,7 @@ impl SessionManager {
         let key = id.to_string();
         let now = self.now();
         with_conn!(self.db, conn => conn.write_transaction(|conn| {
-            let row = conn.lock_session(&key)?.ok_or(Error::Gone(*id))?;
+            let row = conn.lock_session(&key, self.columns)?.ok_or(Error::Gone(*id))?;
             if row.version != expected_version {
                 return Err(match row.decode() {
                     Ok(current) => Error::Conflict {
@@ -868,6 +919,17 @@ impl SessionManager {
                 last_seen_at: row.last_seen_at.map(|at| at.and_utc()),
                 timeout_seconds: row.timeout_seconds,
             };
+            if self.columns == Columns::Base {
+                diesel::update(sessions::table.find(&key))
+                    .set((
+                        sessions::user_id.eq(session.user_id.as_deref()),
+                        sessions::data.eq(&text),
+                        sessions::updated_at.eq(now.naive_utc()),
+                        sessions::version.eq(session.version),
+                    ))
+                    .execute(conn)?;
+                return Ok(session);
+            }
             Save::<false> {
                 id: &key,
                 new_id: "",
@@ -1057,12 +1119,13 @@ impl SessionManager {
         sort: Sort,
         page: Page,
     ) -> Result<Vec<ListedSession>> {
+        self.check_filter(filter)?;
         let Some(prefix) = id_prefix_range(filter) else {
             return Ok(Vec::new());
         };
         let now = self.now_naive();
         let rows: Vec<SessionRow> = with_conn!(self.db, conn => {
-            let mut query = sessions::table.select(SessionRow::as_select()).into_boxed();
+            let mut query = sessions::table.select(self.columns.select()).into_boxed();
             query = filtered!(query, filter, prefix, now, position_fn(conn));
             query = match (sort.key, sort.descending) {
                 (SortKey::CreatedAt, false) => query.order((sessions::created_at.asc(), sessions::id.asc())),
@@ -1107,6 +1170,7 @@ impl SessionManager {
     ///
     /// Database errors.
     pub fn count(&self, filter: &SessionFilter) -> Result<u64> {
+        self.check_filter(filter)?;
         let Some(prefix) = id_prefix_range(filter) else {
             return Ok(0);
         };
@@ -1203,7 +1267,21 @@ fn is_unique_violation(error: &Error) -> bool {
     )
 }
 
-fn position_fn<C: Store>(_: &C) -> &'static str {
+impl SessionManager {
+    /// Refuses a filter on a column this database lacks.
+    pub(crate) fn check_filter(&self, filter: &SessionFilter) -> Result<()> {
+        if filter.ip_prefix.is_some() && self.columns == Columns::Base {
+            return Err(Error::Schema {
+                problems: vec![
+                    "column ip_address is missing (an older schema): cannot filter by IP".into(),
+                ],
+            });
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn position_fn<C: Store>(_: &C) -> &'static str {
     C::POSITION_FN
 }
 
@@ -1230,7 +1308,7 @@ fn hour_counts(buckets: Vec<(String, i64)>) -> Vec<HourCount> {
 
 /// The `[from, to)` id range for the filter's id prefix: `Ok(Some(None))` for no
 /// prefix filter, `Ok(None)` when the prefix cannot match any id.
-fn id_prefix_range(filter: &SessionFilter) -> Option<Option<(String, String)>> {
+pub(crate) fn id_prefix_range(filter: &SessionFilter) -> Option<Option<(String, String)>> {
     let Some(prefix) = filter
         .id_prefix
         .as_deref()

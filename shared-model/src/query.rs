@@ -42,6 +42,69 @@ pub struct SessionFilter {
     pub status: Status,
     /// The JSON text of `data` contains this text (ASCII case-insensitive).
     pub data_contains: Option<String>,
+    /// The `ip_address` column starts with this text (`10.1.` matches a /16;
+    /// a whole address matches itself and nothing longer only if it ends a
+    /// group, so prefer the whole address).
+    #[serde(default)]
+    pub ip_prefix: Option<String>,
+}
+
+/// A `LIKE` pattern matching text that starts with `prefix` (`\\` escapes).
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for ch in prefix.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A change an admin makes to a session's expiry; see
+/// [`SessionManager::change_expiry`](crate::SessionManager::change_expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExpiryChange {
+    /// Expire it: `expires_at` becomes [`EXPIRED_AT`] (a fixed instant in the
+    /// past on any clock, so a skewed admin clock cannot leave it valid).
+    ExpireNow,
+    /// Move the expiry this many minutes later, counted from the later of the
+    /// stored expiry and now (it never shortens a later expiry the app wrote).
+    ExtendMinutes(u32),
+}
+
+/// The `expires_at` that "expire now" writes: 2000-01-01T00:00:00Z.
+pub const EXPIRED_AT: DateTime<Utc> = match DateTime::from_timestamp(946_684_800, 0) {
+    Some(at) => at,
+    None => DateTime::<Utc>::MIN_UTC,
+};
+
+impl ExpiryChange {
+    /// The new expiry of a session that expires at `current`, at `now`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// use shared_model::{ExpiryChange, EXPIRED_AT};
+    ///
+    /// let now = Utc::now();
+    /// let later = now + Duration::hours(2);
+    /// assert_eq!(ExpiryChange::ExpireNow.apply(later, now), EXPIRED_AT);
+    /// // Extending counts from the later of the two: never shortens.
+    /// assert_eq!(ExpiryChange::ExtendMinutes(30).apply(later, now), later + Duration::minutes(30));
+    /// assert_eq!(ExpiryChange::ExtendMinutes(30).apply(EXPIRED_AT, now), now + Duration::minutes(30));
+    /// ```
+    #[must_use]
+    pub fn apply(self, current: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Self::ExpireNow => current.min(EXPIRED_AT),
+            Self::ExtendMinutes(minutes) => {
+                current.max(now) + chrono::Duration::minutes(i64::from(minutes))
+            }
+        }
+    }
 }
 
 impl SessionFilter {
@@ -103,6 +166,13 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// The position just after the row whose sort column holds `at` and whose
+    /// id is `id` (for rows listed as corrupt, which have no [`Session`]).
+    #[must_use]
+    pub fn new(at: DateTime<Utc>, id: SessionId) -> Self {
+        Self { at, id }
+    }
+
     /// The position just after `session` when sorted by `key`.
     #[must_use]
     pub fn after(session: &Session, key: SortKey) -> Self {

@@ -2,7 +2,8 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Timestamp};
+use diesel::expression::SqlLiteral;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use diesel::SqliteConnection;
 
 use crate::schema::sessions;
@@ -21,8 +22,9 @@ pub(crate) trait Store: Connection + Sized {
     /// (SQLite `BEGIN IMMEDIATE`) or relies on row locks (PostgreSQL, MySQL).
     fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
 
-    /// Reads a row and locks it until the transaction ends.
-    fn lock_session(&mut self, id: &str) -> QueryResult<Option<SessionRow>>;
+    /// Reads a row and locks it until the transaction ends. With
+    /// [`Columns::Base`] the devices columns are not read (an older schema).
+    fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>>;
 
     /// Deletes up to `batch` rows with `expires_at <= now` in one statement.
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize>;
@@ -60,6 +62,49 @@ pub(crate) fn ids(rows: Vec<Locked>) -> Vec<String> {
     rows.into_iter().map(|(id, ..)| id).collect()
 }
 
+/// Which of the `sessions` columns a database has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Columns {
+    /// Every column this build knows.
+    #[default]
+    Full,
+    /// The first schema's: no devices columns.
+    Base,
+}
+
+/// The SQL type of a whole [`SessionRow`].
+pub(crate) type SessionRowSql = (
+    Text,
+    Nullable<Text>,
+    Text,
+    Timestamp,
+    Timestamp,
+    Timestamp,
+    BigInt,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Timestamp>,
+    Nullable<BigInt>,
+);
+
+impl Columns {
+    /// A select list that reads a [`SessionRow`] from a table with these columns
+    /// (`NULL` for the ones it lacks). The same Rust type either way, so one
+    /// query can be built for both.
+    pub(crate) fn select(self) -> SqlLiteral<SessionRowSql> {
+        diesel::dsl::sql(match self {
+            Self::Full => {
+                "id, user_id, data, expires_at, created_at, updated_at, version, \
+                 ip_address, user_agent, last_seen_at, timeout_seconds"
+            }
+            Self::Base => {
+                "id, user_id, data, expires_at, created_at, updated_at, version, \
+                 NULL, NULL, NULL, NULL"
+            }
+        })
+    }
+}
+
 /// Which rows [`Store::lock_rows`] selects.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rows<'a> {
@@ -73,6 +118,8 @@ pub(crate) enum Rows<'a> {
     AllOfUser(&'a str),
     /// Up to `limit` expired rows, soonest expired first.
     Expired { limit: i64 },
+    /// These ids (the bulk actions' batches).
+    Ids(&'a [String]),
 }
 
 impl<'a> Rows<'a> {
@@ -82,18 +129,21 @@ impl<'a> Rows<'a> {
         match self {
             Self::OfUser { user_id, .. } | Self::OthersOfUser { user_id, .. } => Some(user_id),
             Self::AllOfUser(user_id) => Some(user_id),
-            Self::One(_) | Self::Expired { .. } => None,
+            Self::One(_) | Self::Expired { .. } | Self::Ids(_) => None,
         }
     }
 }
 
 /// The body of [`Store::lock_rows`], with the backend's locking clause (`$lock`)
 /// or none (SQLite, whose `BEGIN IMMEDIATE` already holds the write lock).
+/// Only [`Rows::OthersOfUser`] (the per-user cap) reads `last_seen_at`; the
+/// others report `created_at` in its place, so they also work on a schema
+/// without the devices columns.
 macro_rules! lock_rows_body {
     ($conn:expr, $which:expr, $now:expr $(, $lock:ident)?) => {{
         let ids = sessions::table.select((
             sessions::id,
-            sessions::last_seen_at,
+            sessions::created_at.nullable(),
             sessions::created_at,
         ));
         match $which {
@@ -105,7 +155,8 @@ macro_rules! lock_rows_body {
                 $(.$lock())?
                 .load($conn),
             // Several rows: always locked in id order.
-            Rows::OthersOfUser { user_id, keep } => ids
+            Rows::OthersOfUser { user_id, keep } => sessions::table
+                .select((sessions::id, sessions::last_seen_at, sessions::created_at))
                 .filter(sessions::user_id.eq(user_id))
                 .filter(sessions::id.ne(keep))
                 .filter(sessions::expires_at.gt($now))
@@ -121,6 +172,11 @@ macro_rules! lock_rows_body {
                 .filter(sessions::expires_at.le($now))
                 .order(sessions::expires_at.asc())
                 .limit(limit)
+                $(.$lock())?
+                .load($conn),
+            Rows::Ids(wanted) => ids
+                .filter(sessions::id.eq_any(wanted))
+                .order(sessions::id.asc())
                 $(.$lock())?
                 .load($conn),
         }
@@ -139,13 +195,20 @@ impl Store for SqliteConnection {
         self.immediate_transaction(f)
     }
 
-    fn lock_session(&mut self, id: &str) -> QueryResult<Option<SessionRow>> {
+    fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>> {
         // `BEGIN IMMEDIATE` already holds the database's write lock.
-        sessions::table
-            .find(id)
-            .select(SessionRow::as_select())
-            .get_result(self)
-            .optional()
+        match columns {
+            Columns::Full => sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .get_result(self)
+                .optional(),
+            Columns::Base => sessions::table
+                .find(id)
+                .select(columns.select())
+                .get_result(self)
+                .optional(),
+        }
     }
 
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
@@ -194,13 +257,21 @@ impl Store for diesel::PgConnection {
         self.transaction(f)
     }
 
-    fn lock_session(&mut self, id: &str) -> QueryResult<Option<SessionRow>> {
-        sessions::table
-            .find(id)
-            .select(SessionRow::as_select())
-            .for_update()
-            .get_result(self)
-            .optional()
+    fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>> {
+        match columns {
+            Columns::Full => sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .for_update()
+                .get_result(self)
+                .optional(),
+            Columns::Base => sessions::table
+                .find(id)
+                .select(columns.select())
+                .for_update()
+                .get_result(self)
+                .optional(),
+        }
     }
 
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
@@ -270,13 +341,21 @@ impl Store for diesel::MysqlConnection {
         self.transaction(f)
     }
 
-    fn lock_session(&mut self, id: &str) -> QueryResult<Option<SessionRow>> {
-        sessions::table
-            .find(id)
-            .select(SessionRow::as_select())
-            .for_update()
-            .get_result(self)
-            .optional()
+    fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>> {
+        match columns {
+            Columns::Full => sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .for_update()
+                .get_result(self)
+                .optional(),
+            Columns::Base => sessions::table
+                .find(id)
+                .select(columns.select())
+                .for_update()
+                .get_result(self)
+                .optional(),
+        }
     }
 
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {

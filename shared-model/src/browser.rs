@@ -1,5 +1,5 @@
-//! What the "Your devices" page shows about a session's client: a short,
-//! readable name for its `User-Agent` ("Chrome 156 on Linux").
+//! A short, readable name for a session's `User-Agent` ("Chrome 156 on
+//! Linux"): what a "your devices" page and the inspector show.
 
 /// The longest piece of an unrecognised `User-Agent` shown, in characters.
 const UNKNOWN_AGENT_CHARS: usize = 40;
@@ -39,6 +39,18 @@ const SYSTEMS: [(&str, &str); 8] = [
 /// version and the operating system when recognised ("Chrome 156 on Linux",
 /// "Firefox on Windows"); otherwise the first 40 characters of the header
 /// (with "…" when cut), or "Unknown browser" when there is none.
+///
+/// # Examples
+///
+/// ```
+/// use shared_model::browser_label;
+///
+/// let agent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+///              Chrome/156.0.0.0 Safari/537.36";
+/// assert_eq!(browser_label(Some(agent)), "Chrome 156 on Linux");
+/// assert_eq!(browser_label(None), "Unknown browser");
+/// ```
+#[must_use]
 pub fn browser_label(user_agent: Option<&str>) -> String {
     let Some(agent) = user_agent.map(str::trim).filter(|agent| !agent.is_empty()) else {
         return "Unknown browser".to_owned();

@@ -1,0 +1,180 @@
+//! Admin operations on sessions the admin picks (the inspector and its CLI):
+//! expiry changes and bulk actions by filter.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use crate::audit::{record_rows, EventKind};
+use crate::clock::truncate_to_micros;
+use crate::db::with_conn;
+use crate::manager::{filtered, id_prefix_range, position_fn, remove_ids};
+use crate::query::{ExpiryChange, Status, EXPIRED_AT};
+use crate::schema::sessions;
+use crate::store::{ids, Rows, Store};
+use crate::{Error, Result, SessionFilter, SessionId, SessionManager};
+
+/// What a bulk action does to each matching row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bulk {
+    Expire,
+    Delete,
+}
+
+impl SessionManager {
+    /// Expires a session or extends it, and returns its new expiry. One
+    /// transaction that locks the row, so the rule is applied to the expiry as
+    /// stored at that moment: "expire" writes the fixed past instant
+    /// [`EXPIRED_AT`](crate::EXPIRED_AT) (or keeps an earlier one), "extend"
+    /// counts from the later of the stored expiry and now, so it never shortens
+    /// an expiry the app moved later meanwhile. Corrupt rows can be changed too
+    /// (only the expiry is read). Audited as `admin_expire` / `admin_extend`.
+    ///
+    /// The app's next write to a session it still serves slides the expiry
+    /// again; an expired session is not served, so "expire" sticks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Gone`] when the row does not exist; database errors.
+    pub fn change_expiry(&self, id: &SessionId, change: ExpiryChange) -> Result<DateTime<Utc>> {
+        let key = id.to_string();
+        let now = self.now();
+        let kind = match change {
+            ExpiryChange::ExpireNow => EventKind::AdminExpire,
+            ExpiryChange::ExtendMinutes(_) => EventKind::AdminExtend,
+        };
+        with_conn!(self.db, conn => conn.write_transaction(|conn| {
+            let row = conn.lock_session(&key, self.columns)?.ok_or(Error::Gone(*id))?;
+            let current = row.expires_at.and_utc();
+            let expires_at = truncate_to_micros(change.apply(current, now));
+            diesel::update(sessions::table.find(&key))
+                .set((
+                    sessions::expires_at.eq(expires_at.naive_utc()),
+                    sessions::updated_at.eq(now.naive_utc()),
+                    sessions::version.eq(sessions::version + 1),
+                ))
+                .execute(conn)?;
+            if let Some(actor) = self.audit {
+                let detail = serde_json::json!({"expires_at": expires_at, "previous": current})
+                    .to_string();
+                record_rows!(conn, [&key], now.naive_utc(), kind, actor, detail)?;
+            }
+            Ok(expires_at)
+        }))
+    }
+
+    /// Expires every session matching `filter` (as [`change_expiry`] with
+    /// [`ExpiryChange::ExpireNow`]), `batch` rows per transaction, walking the
+    /// matches in id order. `progress` gets the running total after each batch
+    /// and returns whether to go on; batches already done stay done. Returns
+    /// how many were expired.
+    ///
+    /// [`change_expiry`]: Self::change_expiry
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Schema`] for an IP filter on an older schema; database errors
+    /// (earlier batches stay committed).
+    pub fn expire_matching(
+        &self,
+        filter: &SessionFilter,
+        batch: u32,
+        progress: impl FnMut(u64) -> bool,
+    ) -> Result<u64> {
+        self.bulk(filter, batch, Bulk::Expire, progress)
+    }
+
+    /// Deletes every session matching `filter`, `batch` rows per transaction,
+    /// as [`expire_matching`](Self::expire_matching) walks them. Audited as
+    /// `admin_delete`.
+    ///
+    /// # Errors
+    ///
+    /// As [`expire_matching`](Self::expire_matching).
+    pub fn delete_matching(
+        &self,
+        filter: &SessionFilter,
+        batch: u32,
+        progress: impl FnMut(u64) -> bool,
+    ) -> Result<u64> {
+        self.bulk(filter, batch, Bulk::Delete, progress)
+    }
+
+    fn bulk(
+        &self,
+        filter: &SessionFilter,
+        batch: u32,
+        action: Bulk,
+        mut progress: impl FnMut(u64) -> bool,
+    ) -> Result<u64> {
+        self.check_filter(filter)?;
+        let Some(prefix) = id_prefix_range(filter) else {
+            return Ok(0);
+        };
+        // Ids are bound one per parameter (SQLite and MySQL cap their number).
+        let limit = i64::from(batch.clamp(1, 10_000));
+        let mut after: Option<String> = None;
+        let mut done = 0u64;
+        loop {
+            let now = self.now_naive();
+            let (seen, changed) = with_conn!(self.db, conn => conn.write_transaction(|conn| {
+                // The next candidates, then locked, then the filter checked
+                // again on the locked rows: a row the app changed meanwhile so
+                // that it no longer matches is left alone.
+                let mut query = sessions::table.select(sessions::id).into_boxed();
+                query = filtered!(query, filter, prefix, now, position_fn(conn));
+                if let Some(after) = &after {
+                    query = query.filter(sessions::id.gt(after.clone()));
+                }
+                let candidates: Vec<String> =
+                    query.order(sessions::id.asc()).limit(limit).load(conn)?;
+                let Some(last) = candidates.last().cloned() else {
+                    return Ok((None, 0));
+                };
+                let locked = ids(conn.lock_rows(Rows::Ids(&candidates), now)?);
+                let mut query = sessions::table
+                    .select(sessions::id)
+                    .filter(sessions::id.eq_any(&locked))
+                    .into_boxed();
+                query = filtered!(query, filter, prefix, now, position_fn(conn));
+                let matching: Vec<String> = query.load(conn)?;
+                let changed = match action {
+                    Bulk::Delete => {
+                        let detail = serde_json::json!({"bulk": true});
+                        remove_ids!(self, conn, &matching, now, EventKind::AdminDelete, detail)
+                    }
+                    Bulk::Expire => {
+                        let expired_at = EXPIRED_AT.naive_utc();
+                        let targets: Vec<String> = sessions::table
+                            .select(sessions::id)
+                            .filter(sessions::id.eq_any(&matching))
+                            .filter(sessions::expires_at.gt(expired_at))
+                            .load(conn)?;
+                        if let (Some(actor), false) = (self.audit, targets.is_empty()) {
+                            let detail =
+                                serde_json::json!({"expires_at": EXPIRED_AT, "bulk": true})
+                                    .to_string();
+                            record_rows!(conn, &targets, now, EventKind::AdminExpire, actor, detail)?;
+                        }
+                        diesel::update(sessions::table.filter(sessions::id.eq_any(&targets)))
+                            .set((
+                                sessions::expires_at.eq(expired_at),
+                                sessions::updated_at.eq(now),
+                                sessions::version.eq(sessions::version + 1),
+                            ))
+                            .execute(conn)?
+                    }
+                };
+                let full = i64::try_from(candidates.len()).unwrap_or(i64::MAX) >= limit;
+                Ok((full.then_some(last), changed))
+            }))?;
+            done += changed as u64;
+            let go_on = progress(done);
+            match seen {
+                Some(last) if go_on => after = Some(last),
+                _ => return Ok(done),
+            }
+        }
+    }
+}
