@@ -20,6 +20,41 @@ postgres_schema_url() {
     echo "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3D$1"
 }
 
+# wrk_round PORT -> "requests max p99": one 5-second round of POST /write
+# rotating over the session ids in $work/ids.
+wrk_round() {
+    local out
+    out="$(SESSION_IDS="$work/ids" WRK_METHOD=POST wrk -t2 -c16 -d5s --latency -s "$work/rotate.lua" "http://127.0.0.1:$1/write")"
+    echo "$(awk '/requests in/ { print $1 }' <<<"$out") $(awk '$1 == "Latency" { print $4 }' <<<"$out") $(awk '$1 == "99%" { print $2 }' <<<"$out")"
+}
+
+# slower A B -> the larger of two wrk latencies ("850.00us", "12.3ms", "1.2s").
+slower() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+def ms(v):
+    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
+        if v.endswith(unit):
+            return float(v[: -len(unit)]) * f
+    return float(v)
+a, b = sys.argv[1], sys.argv[2]
+print(a if ms(a) >= ms(b) else b)
+PY
+}
+
+# start_bench_app URL: the session-fairing bench app on a free port, writing
+# to URL, with 64 sessions in $work/ids; sets $app_pid and $port.
+start_bench_app() {
+    port="$(free_port)"
+    BENCH_MODE=sessions ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
+        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$1\",cookie_secure=false,purge_interval_seconds=0}" \
+        "$target/examples/bench_app" >"$work/app.log" 2>&1 &
+    app_pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/read" >/dev/null 2>&1 && break; sleep 0.1; done
+    : >"$work/ids"
+    for _ in $(seq 64); do new_session "$port" >>"$work/ids"; done
+}
+
 # wrk script: each request carries the next session id from the file
 # $SESSION_IDS, with method $WRK_METHOD (default GET).
 cat >"$work/rotate.lua" <<'LUA'

@@ -22,46 +22,22 @@ cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
 cargo build --release -q -p session-inspector "${features[@]}"
 target="${CARGO_TARGET_DIR:-target}/release"
 
-# round PORT -> "requests max p99" for one 5-second round
-round() {
-    local out
-    out="$(SESSION_IDS="$work/ids" WRK_METHOD=POST wrk -t2 -c16 -d5s --latency -s "$work/rotate.lua" "http://127.0.0.1:$1/write")"
-    echo "$(awk '/requests in/ { print $1 }' <<<"$out") $(awk '$1 == "Latency" { print $4 }' <<<"$out") $(awk '$1 == "99%" { print $2 }' <<<"$out")"
-}
-
 bench() { # name url
-    local name="$1" url="$2" port
+    local name="$1" url="$2"
     local started seeded
     started=$(date +%s.%N)
     "$target/session-inspector" --database-url "$url" seed --count "$rows" --expired >/dev/null
     seeded=$(python3 -c "print(f'{$(date +%s.%N) - $started:.0f}')")
-    port="$(free_port)"
-    BENCH_MODE=sessions ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
-        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0}" \
-        "$target/examples/bench_app" >"$work/app.log" 2>&1 &
-    app_pid=$!
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/read" >/dev/null 2>&1 && break; sleep 0.1; done
-    : >"$work/ids"
-    for _ in $(seq 64); do new_session "$port" >>"$work/ids"; done
-    read -r base_n base_max base_p99 <<<"$(round "$port")"
+    start_bench_app "$url"
+    read -r base_n base_max base_p99 <<<"$(wrk_round "$port")"
 
     started=$(date +%s.%N)
     "$target/session-inspector" --database-url "$url" purge >"$work/purge.out" &
     local purge_pid=$! worst="0ms" total=0 rounds=0 p99s=()
     while kill -0 "$purge_pid" 2>/dev/null; do
-        read -r n max p99 <<<"$(round "$port")"
+        read -r n max p99 <<<"$(wrk_round "$port")"
         total=$((total + n)); rounds=$((rounds + 1)); p99s+=("$p99")
-        worst="$(python3 - "$worst" "$max" <<'PY'
-import sys
-def ms(v):
-    for unit, f in (("us", 1e-3), ("ms", 1.0), ("s", 1e3)):
-        if v.endswith(unit):
-            return float(v[: -len(unit)]) * f
-    return float(v)
-a, b = sys.argv[1], sys.argv[2]
-print(a if ms(a) >= ms(b) else b)
-PY
-)"
+        worst="$(slower "$worst" "$max")"
     done
     wait "$purge_pid"
     local took

@@ -59,6 +59,40 @@ pub enum Error {
     /// Encoding JSON output failed.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Writing CSV output failed.
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] csv::Error),
+    /// A write was asked of a database opened read-only.
+    #[error("refusing to {action}: the database was opened read-only (--read-only)")]
+    ReadOnly {
+        /// What was refused ("delete session 1f0c…").
+        action: String,
+    },
+    /// A command that changes more than one session was not confirmed.
+    #[error("{count} sessions match; pass --yes to {action} them all")]
+    NeedsYes {
+        /// How many match.
+        count: u64,
+        /// What would be done ("expire", "delete").
+        action: &'static str,
+    },
+    /// `seed` on a database that already holds sessions.
+    #[error(
+        "the database already holds {count} session(s); pass --force to add fake sessions to it"
+    )]
+    NotEmpty {
+        /// Sessions already there.
+        count: u64,
+    },
+    /// History was asked of a database without the audit log.
+    #[error(
+        "this database has no session_events table, so there is no history to show \
+         (the application's migrations add it)"
+    )]
+    NoEventsTable,
+    /// The text given as a cookie is not a session token.
+    #[error("{0}: paste the session cookie's value (43 characters of base64url)")]
+    InvalidCookie(#[from] shared_model::InvalidToken),
 }
 
 impl Error {
@@ -69,6 +103,10 @@ impl Error {
         match self {
             Self::Io(error) => error.kind() == std::io::ErrorKind::BrokenPipe,
             Self::Json(error) => error.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe),
+            Self::Csv(error) => matches!(
+                error.kind(),
+                csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe
+            ),
             _ => false,
         }
     }

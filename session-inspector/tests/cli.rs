@@ -112,7 +112,12 @@ fn expire_ends_the_session_now(db: &TestDatabase) {
         fixture.stored(&fixture.bob).is_some(),
         "expired, not deleted"
     );
-    // An already expired session keeps its (earlier) expiry.
+    assert_eq!(
+        fixture.stored(&fixture.bob).unwrap().expires_at,
+        shared_model::EXPIRED_AT,
+        "the fixed instant in the past, whatever the clock"
+    );
+    // An already expired session is expired the same way (never later).
     let carol = &fixture.carol[1];
     inspector(&fixture.url())
         .args(["expire", &carol.id.to_string()])
@@ -120,7 +125,7 @@ fn expire_ends_the_session_now(db: &TestDatabase) {
         .success();
     assert_eq!(
         fixture.stored(carol).unwrap().expires_at,
-        shared_model::truncate_to_micros(carol.expires_at)
+        shared_model::EXPIRED_AT
     );
     inspector(&fixture.url())
         .args(["expire", "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d"])
@@ -251,11 +256,18 @@ fn commands_other_than_seed_never_create_or_migrate_a_database() {
 
     let empty = dir.path().join("empty.sqlite");
     std::fs::write(&empty, b"").unwrap();
-    inspector(empty.to_str().unwrap())
-        .arg("stats")
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("pending migration"));
+    for command in [
+        &["stats"][..],
+        &["list"],
+        &["expire", "--user", "alice", "--yes"],
+    ] {
+        inspector(empty.to_str().unwrap())
+            .args(command)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("there is no sessions table"));
+    }
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "not migrated");
 }
 
 #[test]
@@ -332,7 +344,1182 @@ fn the_database_url_comes_from_the_environment_then_rocket_toml() {
         .stderr(predicate::str::contains("no SQLite database at db.sqlite"));
 }
 
+// ---- filters -------------------------------------------------------------
+
+/// The ids a `list --json` (or NDJSON export) printed.
+fn ids_of(listed: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn ids(sessions: &[&shared_model::Session]) -> Vec<String> {
+    let mut ids: Vec<String> = sessions.iter().map(|s| s.id.to_string()).collect();
+    ids.sort();
+    ids
+}
+
+/// The filter arguments each filter test uses, with the sessions they select
+/// in the fixture (devices added).
+fn filter_cases<'f>(
+    fixture: &'f Fixture<'_>,
+) -> Vec<(Vec<String>, Vec<&'f shared_model::Session>)> {
+    let args = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let bob_prefix = fixture.bob.id.to_string()[..8].to_owned();
+    vec![
+        (args(&["--user", "alice"]), fixture.alice.iter().collect()),
+        (
+            args(&["--status", "expired"]),
+            fixture.carol.iter().collect(),
+        ),
+        (
+            args(&["--status", "active"]),
+            vec![
+                &fixture.alice[0],
+                &fixture.alice[1],
+                &fixture.bob,
+                &fixture.anonymous,
+            ],
+        ),
+        // Case-insensitive, anywhere in the data.
+        (args(&["--search", "ESPRESSO"]), vec![&fixture.alice[0]]),
+        (
+            args(&["--ip", "203.0.113."]),
+            fixture.alice.iter().collect(),
+        ),
+        (args(&["--ip", "2001:db8::"]), vec![&fixture.bob]),
+        (
+            vec!["--id-prefix".to_owned(), bob_prefix],
+            vec![&fixture.bob],
+        ),
+        // Filters combine.
+        (
+            args(&["--user", "alice", "--search", "flash"]),
+            vec![&fixture.alice[1]],
+        ),
+        (args(&["--user", "carol", "--status", "active"]), vec![]),
+    ]
+}
+
+fn list_applies_every_filter(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    for (args, expected) in filter_cases(&fixture) {
+        let listed = json_output(
+            inspector(&fixture.url())
+                .arg("list")
+                .args(&args)
+                .arg("--json"),
+        );
+        assert_eq!(ids_of(&listed), ids(&expected), "list {args:?}");
+    }
+}
+
+fn list_shows_the_device_columns(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    let safari = shared_model::browser_label(Some(common::SAFARI_IPHONE));
+    let firefox = shared_model::browser_label(Some(common::FIREFOX_LINUX));
+    inspector(&fixture.url())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("IP"))
+        .stdout(predicate::str::contains("BROWSER"))
+        .stdout(predicate::str::contains("2001:db8::b"))
+        .stdout(predicate::str::contains("203.0.113.10"))
+        .stdout(predicate::str::contains(safari.as_str()))
+        .stdout(predicate::str::contains(firefox.as_str()));
+    let listed = json_output(inspector(&fixture.url()).args(["list", "--json"]));
+    let by_id = |session: &shared_model::Session| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == session.id.to_string())
+            .unwrap()
+            .clone()
+    };
+    let bob = by_id(&fixture.bob);
+    assert_eq!(bob["ip_address"], "2001:db8::b");
+    assert_eq!(bob["user_agent"], common::SAFARI_IPHONE);
+    assert_eq!(bob["browser"], safari.as_str());
+    assert_eq!(bob["remembered"], true);
+    assert!(bob["last_seen_at"].is_string());
+    let alice = by_id(&fixture.alice[0]);
+    assert_eq!(alice["remembered"], false);
+    assert_eq!(alice["browser"], firefox.as_str());
+    let carol = by_id(&fixture.carol[0]);
+    assert!(carol["ip_address"].is_null() && carol["browser"].is_null());
+    let shown = json_output(inspector(&fixture.url()).args(["show", &fixture.bob.id.to_string()]));
+    assert_eq!(shown["ip_address"], "2001:db8::b");
+    assert_eq!(shown["browser"], safari.as_str());
+    assert_eq!(shown["remembered"], true);
+}
+
+// ---- masking and cookies -------------------------------------------------
+
+fn a_corrupt_row_is_shown_without_its_raw_text_unless_revealed(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let id = fixture.bob.id.to_string();
+    db.execute(&format!(
+        "UPDATE sessions SET data = 'password={SECRET}' WHERE id = '{id}'"
+    ));
+    let shown = json_output(inspector(&fixture.url()).args(["show", &id]));
+    assert!(shown["corrupt"].is_string());
+    assert!(shown.get("raw_data").is_none(), "{shown}");
+    assert!(!shown.to_string().contains(SECRET));
+    let revealed = json_output(inspector(&fixture.url()).args(["show", &id, "--reveal"]));
+    assert_eq!(revealed["raw_data"], format!("password={SECRET}"));
+    inspector(&fixture.url())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("CORRUPT"))
+        .stdout(predicate::str::contains(SECRET).not());
+    let exported = stdout_of(inspector(&fixture.url()).args(["export", "--format", "ndjson"]));
+    assert!(!String::from_utf8(exported).unwrap().contains(SECRET));
+}
+
+const SECRET: &str = "hunter2-not-for-your-eyes";
+const CSRF: &str = "f00dfeedcafe0123";
+
+/// A session holding a password and a CSRF token, created as the app would
+/// (a real token), returned with the token.
+fn session_with_secrets(
+    fixture: &Fixture<'_>,
+) -> (shared_model::SessionToken, shared_model::Session) {
+    let token = shared_model::SessionToken::generate().unwrap();
+    let session = fixture
+        .manager
+        .create(
+            &token,
+            shared_model::NewSession {
+                data: common::data(serde_json::json!({
+                    "password": SECRET,
+                    "csrf_token": CSRF,
+                    "cart": ["kettle"],
+                })),
+                user_id: Some("dave"),
+                ..shared_model::NewSession::expiring(
+                    chrono::Utc::now() + chrono::Duration::hours(1),
+                )
+            },
+        )
+        .unwrap();
+    (token, session)
+}
+
+fn show_and_list_mask_secrets_unless_revealed(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let (_, session) = session_with_secrets(&fixture);
+    let id = session.id.to_string();
+    let masked_commands: [&[&str]; 2] = [&["show", &id], &["list", "--user", "dave", "--json"]];
+    for command in masked_commands {
+        let output = inspector(&fixture.url()).args(command).assert().success();
+        let stdout = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+        assert!(
+            !stdout.contains(SECRET) && !stdout.contains(CSRF),
+            "{command:?}: {stdout}"
+        );
+        assert!(
+            stdout.contains(session_inspector::mask::MASK),
+            "{command:?}"
+        );
+        assert!(stdout.contains("kettle"), "other values are shown");
+        inspector(&fixture.url())
+            .args(command)
+            .arg("--reveal")
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(SECRET))
+            .stdout(predicate::str::contains(CSRF));
+    }
+    // The table shows key names only.
+    inspector(&fixture.url())
+        .args(["list", "--user", "dave"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("password"))
+        .stdout(predicate::str::contains(SECRET).not());
+}
+
+fn show_by_cookie_finds_the_session_of_a_real_token(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let (token, session) = session_with_secrets(&fixture);
+    let cookie = token.expose_secret().to_owned();
+    let shown = json_output(inspector(&fixture.url()).args(["show", "--cookie", &cookie]));
+    assert_eq!(shown["id"], session.id.to_string());
+    assert_eq!(shown["user_id"], "dave");
+    assert_eq!(shown["data"]["password"], session_inspector::mask::MASK);
+    // A pasted `name=value` pair, and the value on standard input.
+    let pair = json_output(inspector(&fixture.url()).args([
+        "show",
+        "--cookie",
+        &format!("session_id={cookie}"),
+    ]));
+    assert_eq!(pair["id"], session.id.to_string());
+    let piped = json_output(
+        inspector(&fixture.url())
+            .args(["show", "--cookie", "-"])
+            .write_stdin(format!("{cookie}\n")),
+    );
+    assert_eq!(piped["id"], session.id.to_string());
+    // The cookie is not the id: pasting the id as a cookie is refused.
+    for garbage in [
+        "not-a-token",
+        session.id.to_string().as_str(),
+        &cookie[..42],
+    ] {
+        inspector(&fixture.url())
+            .args(["show", "--cookie", garbage])
+            .assert()
+            .failure()
+            .stdout("")
+            .stderr(predicate::str::contains("not a session token"))
+            .stderr(predicate::str::contains(garbage).not());
+    }
+    // A well-formed token nobody uses.
+    let unused = shared_model::SessionToken::generate().unwrap();
+    inspector(&fixture.url())
+        .args(["show", "--cookie", unused.expose_secret()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(format!(
+            "no session with id {}",
+            unused.public_id()
+        )))
+        .stderr(predicate::str::contains(unused.expose_secret()).not());
+    inspector(&fixture.url())
+        .args(["show", &session.id.to_string(), "--cookie", &cookie])
+        .assert()
+        .failure()
+        .code(2);
+}
+
+// ---- expire, extend, delete ----------------------------------------------
+
+/// Which fixture sessions are still active.
+fn active_ids(fixture: &Fixture<'_>) -> Vec<String> {
+    let mut all = fixture.alice.clone();
+    all.extend([fixture.bob.clone(), fixture.anonymous.clone()]);
+    all.extend(fixture.carol.clone());
+    let mut ids: Vec<String> = all
+        .iter()
+        .filter(|s| fixture.manager.load(&s.id).unwrap().is_some())
+        .map(|s| s.id.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn expire_by_filter_needs_yes_for_more_than_one(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let before = fixture.snapshot();
+    inspector(&fixture.url())
+        .args(["expire", "--user", "alice"])
+        .assert()
+        .failure()
+        .stdout("")
+        .stderr(predicate::str::contains("2 sessions match"))
+        .stderr(predicate::str::contains("--yes"));
+    assert_eq!(fixture.snapshot(), before, "nothing changed without --yes");
+    inspector(&fixture.url())
+        .args(["expire", "--user", "alice", "--yes"])
+        .assert()
+        .success()
+        .stdout("expired 2 session(s)\n");
+    assert!(fixture
+        .alice
+        .iter()
+        .all(|s| fixture.manager.load(&s.id).unwrap().is_none()));
+    assert!(
+        fixture.alice.iter().all(|s| fixture.stored(s).is_some()),
+        "expired, not deleted"
+    );
+    // One match needs no --yes; none is not an error.
+    inspector(&fixture.url())
+        .args(["expire", "--user", "bob"])
+        .assert()
+        .success()
+        .stdout("expired 1 session(s)\n");
+    inspector(&fixture.url())
+        .args(["expire", "--user", "nobody"])
+        .assert()
+        .success()
+        .stdout("expired 0 session(s)\n");
+    assert_eq!(active_ids(&fixture), vec![fixture.anonymous.id.to_string()]);
+    // Neither an id nor a filter; an id and a filter.
+    inspector(&fixture.url())
+        .arg("expire")
+        .assert()
+        .failure()
+        .code(2);
+    inspector(&fixture.url())
+        .args(["expire", &fixture.anonymous.id.to_string(), "--user", "bob"])
+        .assert()
+        .failure()
+        .code(2);
+    assert_eq!(active_ids(&fixture), vec![fixture.anonymous.id.to_string()]);
+}
+
+/// The ids of the sessions whose expiry is the "expired by an admin" instant.
+fn admin_expired_ids(fixture: &Fixture<'_>) -> Vec<String> {
+    let (sessions, _) = fixture.snapshot();
+    let mut ids: Vec<String> = sessions
+        .iter()
+        .filter(|s| s.expires_at == shared_model::EXPIRED_AT)
+        .map(|s| s.id.to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn expire_applies_every_filter(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    for (args, expected) in filter_cases(&fixture) {
+        inspector(&fixture.url())
+            .arg("expire")
+            .args(&args)
+            .arg("--yes")
+            .assert()
+            .success()
+            .stdout(format!("expired {} session(s)\n", expected.len()));
+        assert_eq!(
+            admin_expired_ids(&fixture),
+            ids(&expected),
+            "expire {args:?}"
+        );
+        // Back to the start for the next case.
+        for session in &expected {
+            fixture
+                .manager
+                .set_expiry(&session.id, session.expires_at)
+                .unwrap();
+        }
+        assert!(admin_expired_ids(&fixture).is_empty());
+    }
+}
+
+fn delete_by_filter_needs_yes_and_deletes_only_matches(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let before = fixture.snapshot();
+    inspector(&fixture.url())
+        .args(["delete", "--status", "expired"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "2 sessions match; pass --yes to delete them all",
+        ));
+    assert_eq!(fixture.snapshot(), before);
+    inspector(&fixture.url())
+        .args(["delete", "--status", "expired", "--yes"])
+        .assert()
+        .success()
+        .stdout("deleted 2 session(s)\n");
+    assert!(fixture.carol.iter().all(|s| fixture.stored(s).is_none()));
+    assert_eq!(fixture.count_all(), 4);
+}
+
+fn delete_applies_every_filter(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    for (args, expected) in filter_cases(&fixture) {
+        inspector(&fixture.url())
+            .arg("delete")
+            .args(&args)
+            .arg("--yes")
+            .assert()
+            .success()
+            .stdout(format!("deleted {} session(s)\n", expected.len()));
+        for session in &expected {
+            assert!(fixture.stored(session).is_none(), "delete {args:?}");
+        }
+        assert_eq!(
+            fixture.count_all(),
+            6 - expected.len() as u64,
+            "delete {args:?}"
+        );
+        // Back to the start for the next case.
+        let deleted: Vec<shared_model::Session> = expected.iter().map(|s| (*s).clone()).collect();
+        fixture.manager.import(&deleted).unwrap();
+        fixture.add_devices();
+    }
+}
+
+fn extend_moves_the_expiry_later(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let bob = fixture.stored(&fixture.bob).unwrap();
+    inspector(&fixture.url())
+        .args(["extend", &bob.id.to_string(), "--minutes", "90"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(format!(
+            "extended session {}",
+            bob.id
+        )));
+    assert_eq!(
+        fixture.stored(&bob).unwrap().expires_at,
+        bob.expires_at + chrono::Duration::minutes(90),
+        "counted from the stored expiry, which is later than now"
+    );
+    // An expired session is extended from now.
+    let carol = &fixture.carol[0];
+    let before = chrono::Utc::now();
+    inspector(&fixture.url())
+        .args(["extend", &carol.id.to_string(), "--minutes", "10"])
+        .assert()
+        .success();
+    let expires_at = fixture.stored(carol).unwrap().expires_at;
+    assert!(expires_at >= before + chrono::Duration::minutes(10) - chrono::Duration::seconds(1));
+    assert!(expires_at <= chrono::Utc::now() + chrono::Duration::minutes(10));
+    assert!(
+        fixture.manager.load(&carol.id).unwrap().is_some(),
+        "active again"
+    );
+    inspector(&fixture.url())
+        .args(["extend", &bob.id.to_string(), "--minutes", "0"])
+        .assert()
+        .failure()
+        .code(2);
+    inspector(&fixture.url())
+        .args([
+            "extend",
+            "9b2f0c4e-1d3a-4f6b-8c2d-0e1f2a3b4c5d",
+            "--minutes",
+            "5",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no session with id"));
+}
+
+// ---- history and audit ---------------------------------------------------
+
+fn history_shows_what_the_cli_did_with_actor_cli(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let bob = fixture.bob.id.to_string();
+    let empty = json_output(inspector(&fixture.url()).args(["history", &bob, "--json"]));
+    assert_eq!(empty, serde_json::json!([]), "imported rows have no events");
+    inspector(&fixture.url())
+        .args(["extend", &bob, "--minutes", "5"])
+        .assert()
+        .success();
+    inspector(&fixture.url())
+        .args(["expire", &bob])
+        .assert()
+        .success();
+    let history = json_output(inspector(&fixture.url()).args(["history", &bob, "--json"]));
+    let events = history.as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["kind"], "admin_expire", "newest first");
+    assert_eq!(events[0]["actor"], "cli");
+    assert_eq!(events[0]["session_id"], bob);
+    assert_eq!(events[0]["user_id"], "bob");
+    assert_eq!(events[1]["kind"], "admin_extend");
+    assert_eq!(events[1]["actor"], "cli");
+    inspector(&fixture.url())
+        .args(["history", &bob])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("KIND"))
+        .stdout(predicate::str::contains("admin_expire"))
+        .stdout(predicate::str::contains("cli"))
+        .stdout(predicate::str::contains(fixture.bob.id.short()))
+        .stdout(predicate::str::contains("2 event(s)"));
+    // A user's history covers all their sessions, deleted ones included.
+    inspector(&fixture.url())
+        .args(["delete", &fixture.alice[0].id.to_string()])
+        .assert()
+        .success();
+    inspector(&fixture.url())
+        .args(["expire", "--user", "alice"])
+        .assert()
+        .success();
+    let alice =
+        json_output(inspector(&fixture.url()).args(["history", "--user", "alice", "--json"]));
+    let kinds: Vec<(&str, &str, &str)> = alice
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["actor"].as_str().unwrap(),
+                e["session_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let (first, second) = (
+        fixture.alice[0].id.to_string(),
+        fixture.alice[1].id.to_string(),
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            ("admin_expire", "cli", second.as_str()),
+            ("admin_delete", "cli", first.as_str()),
+        ]
+    );
+    inspector(&fixture.url())
+        .args(["history", "--user", "alice", &bob])
+        .assert()
+        .failure()
+        .code(2);
+}
+
+fn every_cli_write_is_audited_as_cli(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let url = fixture.url();
+    let bob = fixture.bob.id.to_string();
+    let writes: [&[&str]; 6] = [
+        &["extend", &bob, "--minutes", "5"],
+        &["expire", &bob],
+        &["delete", &fixture.anonymous.id.to_string()],
+        &["expire", "--user", "alice", "--yes"],
+        &["delete", "--user", "carol", "--search", "kettle"],
+        &["purge"],
+    ];
+    for write in writes {
+        inspector(&url).args(write).assert().success();
+    }
+    let events = common::events(db);
+    // extend, expire, delete, 2 bulk expiries, 1 bulk delete, then the purge
+    // of carol's other session, alice's two and bob.
+    assert_eq!(events.len(), 10, "{events:#?}");
+    assert!(
+        events.iter().all(|e| e.split(' ').nth(1) == Some("cli")),
+        "{events:#?}"
+    );
+    assert_eq!(fixture.count_all(), 0);
+}
+
+fn history_explains_a_database_without_an_audit_log(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    db.execute("DROP TABLE session_events");
+    inspector(&fixture.url())
+        .args(["history", &fixture.bob.id.to_string()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no session_events table"));
+    // Writes still work, unaudited.
+    inspector(&fixture.url())
+        .args(["expire", &fixture.bob.id.to_string()])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning: no session_events table"));
+}
+
+// ---- read-only -----------------------------------------------------------
+
+fn read_only_refuses_every_write_and_changes_nothing(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    let before = fixture.snapshot();
+    let bob = fixture.bob.id.to_string();
+    let writes: [&[&str]; 9] = [
+        &["expire", &bob],
+        &["extend", &bob, "--minutes", "5"],
+        &["delete", &bob],
+        &["purge"],
+        &["expire", "--user", "alice", "--yes"],
+        &["expire", "--user", "bob"],
+        &["delete", "--status", "expired", "--yes"],
+        &["delete", "--ip", "2001:db8::"],
+        &["seed", "--count", "3", "--force"],
+    ];
+    for write in writes {
+        let (name, rest) = write.split_first().unwrap();
+        let flag_first: Vec<&str> = ["--read-only", name]
+            .into_iter()
+            .chain(rest.iter().copied())
+            .collect();
+        let flag_last: Vec<&str> = write.iter().copied().chain(["--read-only"]).collect();
+        for args in [flag_first, flag_last] {
+            inspector(&fixture.url())
+                .args(&args)
+                .assert()
+                .failure()
+                .code(1)
+                .stdout("")
+                .stderr(predicate::str::contains("read-only"))
+                .stderr(predicate::str::contains("--read-only"));
+            assert_eq!(fixture.snapshot(), before, "{args:?} changed the database");
+        }
+    }
+    // Reads work read-only.
+    let reads: [&[&str]; 6] = [
+        &["list"],
+        &["show", &bob],
+        &["stats"],
+        &["history", &bob],
+        &["export", "--format", "ndjson"],
+        &["list", "--ip", "2001:db8::", "--json"],
+    ];
+    for read in reads {
+        inspector(&fixture.url())
+            .arg("--read-only")
+            .args(read)
+            .assert()
+            .success();
+    }
+    assert_eq!(fixture.snapshot(), before);
+}
+
+fn a_read_only_connection_refuses_writes_itself(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let opened = session_inspector::open::open(
+        &fixture.url(),
+        session_inspector::open::OpenOptions {
+            read_only: true,
+            connections: 1,
+            actor: shared_model::Actor::Cli,
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        opened.writable(|| "delete".into()),
+        Err(session_inspector::Error::ReadOnly { .. })
+    ));
+    // Past the guard, the database itself refuses.
+    assert!(opened.manager.delete(&fixture.bob.id).is_err());
+    assert!(opened
+        .manager
+        .change_expiry(&fixture.bob.id, shared_model::ExpiryChange::ExpireNow)
+        .is_err());
+    assert!(fixture.manager.load(&fixture.bob.id).unwrap().is_some());
+}
+
+// ---- export --------------------------------------------------------------
+
+fn parse_csv(text: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_reader(text);
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+fn parse_ndjson(text: &[u8]) -> Vec<Value> {
+    std::str::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn stdout_of(command: &mut Command) -> Vec<u8> {
+    command.assert().success().get_output().stdout.clone()
+}
+
+fn export_round_trips_csv_and_ndjson_with_masking(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    let (_, secret) = session_with_secrets(&fixture);
+    let mut all = vec![
+        &fixture.alice[0],
+        &fixture.alice[1],
+        &fixture.bob,
+        &fixture.anonymous,
+    ];
+    all.extend(&fixture.carol);
+    all.push(&secret);
+    let url = fixture.url();
+
+    let csv_text = stdout_of(inspector(&url).args(["export", "--format", "csv"]));
+    let text = String::from_utf8(csv_text.clone()).unwrap();
+    assert!(!text.contains(SECRET) && !text.contains(CSRF), "{text}");
+    let (header, rows) = parse_csv(&csv_text);
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(header[0], "id");
+    let mut exported: Vec<String> = rows.iter().map(|r| r[column("id")].clone()).collect();
+    exported.sort();
+    assert_eq!(exported, ids(&all));
+    let secret_row = rows
+        .iter()
+        .find(|r| r[column("id")] == secret.id.to_string())
+        .unwrap();
+    let data: Value = serde_json::from_str(&secret_row[column("data")]).unwrap();
+    assert_eq!(data["password"], session_inspector::mask::MASK);
+    assert_eq!(data["cart"], serde_json::json!(["kettle"]));
+    let bob_row = rows
+        .iter()
+        .find(|r| r[column("id")] == fixture.bob.id.to_string())
+        .unwrap();
+    assert_eq!(bob_row[column("ip_address")], "2001:db8::b");
+    assert_eq!(bob_row[column("remembered")], "true");
+    let revealed = stdout_of(inspector(&url).args(["export", "--format", "csv", "--reveal"]));
+    let (_, rows) = parse_csv(&revealed);
+    let secret_row = rows
+        .iter()
+        .find(|r| r[column("id")] == secret.id.to_string())
+        .unwrap();
+    let data: Value = serde_json::from_str(&secret_row[column("data")]).unwrap();
+    assert_eq!(data["password"], SECRET);
+
+    let ndjson = stdout_of(inspector(&url).args(["export", "--format", "ndjson"]));
+    assert!(!String::from_utf8(ndjson.clone()).unwrap().contains(SECRET));
+    let lines = parse_ndjson(&ndjson);
+    assert_eq!(ids_of(&Value::Array(lines.clone())), ids(&all));
+    let line = lines
+        .iter()
+        .find(|l| l["id"] == secret.id.to_string())
+        .unwrap();
+    assert_eq!(line["data"]["password"], session_inspector::mask::MASK);
+    assert_eq!(line["user_id"], "dave");
+    let revealed = parse_ndjson(&stdout_of(
+        inspector(&url).args(["export", "--format", "ndjson", "--reveal"]),
+    ));
+    let line = revealed
+        .iter()
+        .find(|l| l["id"] == secret.id.to_string())
+        .unwrap();
+    assert_eq!(line["data"]["password"], SECRET);
+    assert_eq!(line["data"]["csrf_token"], CSRF);
+}
+
+fn export_writes_a_file_and_says_how_many(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.ndjson");
+    // Longer than the export: truncated, not overwritten in place.
+    std::fs::write(&path, "x".repeat(100_000)).unwrap();
+    let path_text = path.display().to_string();
+    inspector(&fixture.url())
+        .args([
+            "export", "--format", "ndjson", "--status", "active", "--output", &path_text,
+        ])
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::contains(format!(
+            "exported 4 session(s) to {path_text}"
+        )));
+    let lines = parse_ndjson(&std::fs::read(&path).unwrap());
+    assert_eq!(lines.len(), 4);
+    assert!(lines.iter().all(|l| l["status"] == "active"));
+    let csv_path = dir.path().join("expired.csv");
+    inspector(&fixture.url())
+        .args(["export", "--format", "csv", "--status", "expired", "-o"])
+        .arg(&csv_path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("exported 2 session(s)"));
+    let (_, rows) = parse_csv(&std::fs::read(&csv_path).unwrap());
+    assert_eq!(rows.len(), 2);
+    // A directory that does not exist: a clear error naming the file.
+    let missing = dir.path().join("nope").join("out.csv");
+    inspector(&fixture.url())
+        .args(["export", "--format", "csv", "--output"])
+        .arg(&missing)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(missing.display().to_string()));
+}
+
+fn export_applies_every_filter(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    for (args, expected) in filter_cases(&fixture) {
+        let ndjson = stdout_of(
+            inspector(&fixture.url())
+                .args(["export", "--format", "ndjson"])
+                .args(&args),
+        );
+        assert_eq!(
+            ids_of(&Value::Array(parse_ndjson(&ndjson))),
+            ids(&expected),
+            "export {args:?}"
+        );
+        let csv_text = stdout_of(
+            inspector(&fixture.url())
+                .args(["export", "--format", "csv"])
+                .args(&args),
+        );
+        let (_, rows) = parse_csv(&csv_text);
+        let mut exported: Vec<String> = rows.iter().map(|r| r[0].clone()).collect();
+        exported.sort();
+        assert_eq!(exported, ids(&expected), "export csv {args:?}");
+    }
+}
+
+// ---- schemas made elsewhere ----------------------------------------------
+
+fn a_schema_from_our_sql_files_lists_with_a_warning_and_takes_seed_rows(db: &TestDatabase) {
+    common::schema_from_sql_files(db, common::migration_count(db));
+    inspector(db.url())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 session(s)"))
+        .stderr(predicate::str::starts_with("warning: "))
+        .stderr(predicate::str::contains("__diesel_schema_migrations"));
+    inspector(db.url())
+        .args(["seed", "--count", "25"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("inserted 25 fake session(s)"));
+    let manager = db.manager();
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 25);
+    // Seed ran no migration: the bookkeeping is still missing.
+    inspector(db.url())
+        .arg("stats")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("total           25"))
+        .stderr(predicate::str::contains("__diesel_schema_migrations"));
+    let listed = json_output(inspector(db.url()).args(["list", "--json", "--limit", "100"]));
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["ip_address"].is_string() && s["browser"].is_string()));
+}
+
+fn an_older_schema_lists_without_device_fields(db: &TestDatabase) {
+    common::schema_from_sql_files(db, 1);
+    let id = shared_model::SessionToken::generate()
+        .unwrap()
+        .public_id()
+        .to_string();
+    db.execute(&format!(
+        "INSERT INTO sessions (id, user_id, data, expires_at, created_at, updated_at, version) \
+         VALUES ('{id}', 'alice', '{{\"cart\":[],\"password\":\"{SECRET}\"}}', \
+         '2099-01-01 00:00:00', '2024-01-01 00:00:00', '2024-01-01 00:00:00', 1)"
+    ));
+    inspector(db.url())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(id.as_str()))
+        .stderr(predicate::str::contains("warning: older schema"));
+    let listed = json_output(inspector(db.url()).args(["list", "--json"]));
+    let row = &listed[0];
+    assert_eq!(row["id"], id.as_str());
+    for field in [
+        "ip_address",
+        "user_agent",
+        "browser",
+        "last_seen_at",
+        "timeout_seconds",
+    ] {
+        assert!(row[field].is_null(), "{field}: {row}");
+    }
+    assert_eq!(row["remembered"], false);
+    assert_eq!(row["data"]["password"], session_inspector::mask::MASK);
+    let shown = json_output(inspector(db.url()).args(["show", &id]));
+    assert!(shown["ip_address"].is_null());
+    let exported = parse_ndjson(&stdout_of(
+        inspector(db.url()).args(["export", "--format", "ndjson"]),
+    ));
+    assert_eq!(exported.len(), 1);
+    assert!(exported[0]["ip_address"].is_null());
+    // What needs the missing columns says so.
+    inspector(db.url())
+        .args(["list", "--ip", "203.0.113."])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("column ip_address is missing"));
+    inspector(db.url())
+        .args(["history", &id])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no session_events table"));
+    inspector(db.url())
+        .args(["seed", "--count", "1", "--force"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("older schema"));
+    // Admin writes work on the first schema's columns.
+    inspector(db.url()).args(["expire", &id]).assert().success();
+    let after = json_output(inspector(db.url()).args(["show", &id]));
+    assert_eq!(after["status"], "expired");
+    inspector(db.url()).args(["delete", &id]).assert().success();
+    inspector(db.url())
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 session(s)"));
+}
+
+fn a_mistyped_or_missing_column_is_refused_by_name(db: &TestDatabase) {
+    common::drop_session_tables(db);
+    db.execute(
+        "CREATE TABLE sessions (id VARCHAR(36) PRIMARY KEY, user_id TEXT, data TEXT, \
+         expires_at TIMESTAMP NULL, created_at TIMESTAMP NULL, updated_at TIMESTAMP NULL, \
+         version TEXT)",
+    );
+    for command in [
+        &["list"][..],
+        &["stats"],
+        &["seed", "--count", "1", "--force"],
+    ] {
+        inspector(db.url())
+            .args(command)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("column version is"))
+            .stderr(predicate::str::contains("expected 64-bit integer"))
+            .stderr(predicate::function(|err: &str| err.lines().count() == 1));
+    }
+    common::drop_session_tables(db);
+    db.execute(
+        "CREATE TABLE sessions (id VARCHAR(36) PRIMARY KEY, data TEXT, \
+         expires_at TIMESTAMP NULL, created_at TIMESTAMP NULL, updated_at TIMESTAMP NULL, \
+         version BIGINT)",
+    );
+    inspector(db.url())
+        .arg("list")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("column user_id is missing"));
+    inspector(db.url())
+        .args(["seed", "--count", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("column user_id is missing"));
+}
+
+fn seed_creates_the_schema_only_where_there_is_no_sessions_table(db: &TestDatabase) {
+    common::drop_session_tables(db);
+    inspector(db.url())
+        .args(["seed", "--count", "10"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("--seed").not());
+    let manager = db.manager();
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 10);
+    assert!(
+        manager
+            .database()
+            .inspect_schema()
+            .unwrap()
+            .warnings()
+            .is_empty(),
+        "fully migrated"
+    );
+    inspector(db.url())
+        .args(["seed", "--count", "10"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already holds 10 session(s)"))
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 10);
+    inspector(db.url())
+        .args(["seed", "--count", "5", "--force"])
+        .assert()
+        .success();
+    assert_eq!(manager.count(&SessionFilter::default()).unwrap(), 15);
+}
+
+// ---- SQLite files --------------------------------------------------------
+
+fn journal_mode(url: &str) -> String {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(url).unwrap();
+    let modes: Vec<Mode> = diesel::sql_query("PRAGMA journal_mode")
+        .load(&mut conn)
+        .unwrap();
+    modes[0].journal_mode.clone()
+}
+
+/// Size, modification time and bytes of a file.
+fn fingerprint(path: &std::path::Path) -> (std::time::SystemTime, Vec<u8>) {
+    (
+        std::fs::metadata(path).unwrap().modified().unwrap(),
+        std::fs::read(path).unwrap(),
+    )
+}
+
+#[test]
+fn a_read_only_sqlite_file_is_never_changed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = dir.path().join("seeded.sqlite");
+    inspector(seeded.to_str().unwrap())
+        .args(["seed", "--count", "200"])
+        .assert()
+        .success();
+    let copy = dir.path().join("read-only.sqlite");
+    std::fs::copy(&seeded, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let url = copy.to_str().unwrap();
+    let before = fingerprint(&copy);
+    // (Tests may run as root, whom file permissions do not stop: the
+    // fingerprint is what proves nothing was written.)
+    let listed =
+        json_output(inspector(url).args(["--read-only", "list", "--limit", "500", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 200);
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    for read in [
+        &["list"][..],
+        &["stats"],
+        &["show", &id],
+        &["export", "--format", "csv"],
+    ] {
+        inspector(url).args(read).assert().success();
+        inspector(url)
+            .arg("--read-only")
+            .args(read)
+            .assert()
+            .success();
+    }
+    for write in [
+        &["expire", &id][..],
+        &["delete", &id],
+        &["purge"],
+        &["delete", "--status", "all", "--yes"],
+        &["seed", "--count", "1", "--force"],
+    ] {
+        inspector(url)
+            .args(write)
+            .arg("--read-only")
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("read-only"));
+    }
+    assert!(fingerprint(&copy) == before, "the file changed");
+}
+
+#[test]
+fn the_journal_mode_of_a_sqlite_file_is_left_alone() {
+    let db = TestDatabase::sqlite();
+    // The fixture's pool is closed at the end of the statement, so the file
+    // can be switched to the rollback journal.
+    let id = Fixture::new(&db).bob.id.to_string();
+    db.execute("PRAGMA journal_mode = DELETE");
+    assert_eq!(journal_mode(db.url()), "delete");
+    for command in [
+        &["list"][..],
+        &["--read-only", "stats"],
+        &["expire", &id],
+        &["extend", &id, "--minutes", "5"],
+        &["seed", "--count", "5", "--force"],
+        &["purge"],
+    ] {
+        inspector(db.url()).args(command).assert().success();
+        assert_eq!(journal_mode(db.url()), "delete", "after {command:?}");
+    }
+}
+
+#[test]
+fn seed_ids_come_from_real_tokens_unless_a_seed_makes_them_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids_of_db = |name: &str, args: &[&str]| {
+        let url = dir.path().join(name).display().to_string();
+        let assert = inspector(&url)
+            .args(["seed", "--count", "50"])
+            .args(args)
+            .assert()
+            .success();
+        let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        let listed = json_output(inspector(&url).args(["list", "--limit", "100", "--json"]));
+        (ids_of(&listed), stderr)
+    };
+    let (first, warned) = ids_of_db("a.sqlite", &["--seed", "7"]);
+    let (second, _) = ids_of_db("b.sqlite", &["--seed", "7"]);
+    assert_eq!(first.len(), 50);
+    assert_eq!(first, second, "the same seed, the same ids");
+    assert!(
+        warned.contains("warning: --seed makes reproducible session ids")
+            && warned.contains("not for a database an app serves"),
+        "{warned}"
+    );
+    let (random, quiet) = ids_of_db("c.sqlite", &[]);
+    let (other, _) = ids_of_db("d.sqlite", &[]);
+    assert!(!quiet.contains("warning"), "{quiet}");
+    assert_eq!(random.len(), 50);
+    assert!(random
+        .iter()
+        .all(|id| !other.contains(id) && !first.contains(id)));
+    for id in &random {
+        id.parse::<shared_model::SessionId>().unwrap();
+    }
+}
+
+#[test]
+fn seeded_sessions_have_realistic_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("devices.sqlite").display().to_string();
+    inspector(&url)
+        .args(["seed", "--count", "300", "--seed", "3"])
+        .assert()
+        .success();
+    let listed = json_output(inspector(&url).args(["list", "--limit", "300", "--json"]));
+    let sessions = listed.as_array().unwrap();
+    let ips: Vec<&str> = sessions
+        .iter()
+        .filter_map(|s| s["ip_address"].as_str())
+        .collect();
+    assert!(ips.len() > 250);
+    assert!(ips.iter().any(|ip| ip.starts_with("203.0.113.")));
+    assert!(ips.iter().any(|ip| ip.starts_with("2001:db8::")));
+    assert!(sessions.iter().any(|s| s["remembered"] == true));
+    assert!(sessions.iter().any(|s| s["remembered"] == false));
+    let browsers: std::collections::HashSet<&str> = sessions
+        .iter()
+        .filter_map(|s| s["browser"].as_str())
+        .collect();
+    assert!(browsers.len() >= 4, "{browsers:?}");
+    assert!(
+        browsers.iter().all(|b| *b != "Unknown browser"),
+        "{browsers:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .filter(|s| s["last_seen_at"].is_string())
+            .count()
+            > 250
+    );
+    inspector(&url)
+        .args(["list", "--ip", "2001:db8::"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2001:db8::"));
+}
+
 shared_model::backend_tests!(
+    list_applies_every_filter,
+    list_shows_the_device_columns,
+    show_and_list_mask_secrets_unless_revealed,
+    a_corrupt_row_is_shown_without_its_raw_text_unless_revealed,
+    show_by_cookie_finds_the_session_of_a_real_token,
+    expire_by_filter_needs_yes_for_more_than_one,
+    expire_applies_every_filter,
+    delete_by_filter_needs_yes_and_deletes_only_matches,
+    delete_applies_every_filter,
+    extend_moves_the_expiry_later,
+    history_shows_what_the_cli_did_with_actor_cli,
+    every_cli_write_is_audited_as_cli,
+    history_explains_a_database_without_an_audit_log,
+    read_only_refuses_every_write_and_changes_nothing,
+    a_read_only_connection_refuses_writes_itself,
+    export_round_trips_csv_and_ndjson_with_masking,
+    export_writes_a_file_and_says_how_many,
+    export_applies_every_filter,
+    a_schema_from_our_sql_files_lists_with_a_warning_and_takes_seed_rows,
+    an_older_schema_lists_without_device_fields,
+    a_mistyped_or_missing_column_is_refused_by_name,
+    seed_creates_the_schema_only_where_there_is_no_sessions_table,
     list_shows_every_session_in_a_table,
     list_filters_by_user_status_and_limit,
     show_prints_the_session_as_json,

@@ -24,7 +24,10 @@ pub enum Error {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] diesel::result::Error),
-    /// The `sessions` table is missing, or lacks columns the session code
+    /// The database has no `sessions` table (run the migrations).
+    #[error("there is no sessions table in this database")]
+    NoSessionsTable,
+    /// The `sessions` table lacks columns the session code
     /// reads, or has them with types it cannot read.
     #[error("the sessions table cannot be used: {}", problems.join("; "))]
     Schema {

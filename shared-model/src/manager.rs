@@ -92,7 +92,11 @@ macro_rules! filtered {
             );
         }
         if let Some(ip) = $filter.ip_prefix.as_deref().filter(|ip| !ip.is_empty()) {
-            query = query.filter(sessions::ip_address.like(crate::query::like_prefix(ip)).escape('\\'));
+            query = query.filter(
+                sessions::ip_address
+                    .like(crate::query::like_prefix(ip))
+                    .escape('\\'),
+            );
         }
         query
     }};

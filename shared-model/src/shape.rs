@@ -31,7 +31,9 @@ impl Family {
             // SQLite keeps what it is given; the declared type only has to have
             // the right affinity (timestamps are stored as text).
             Backend::Sqlite => match self {
-                Self::Text => ["char", "clob", "text"].iter().any(|t| declared.contains(t)),
+                Self::Text => ["char", "clob", "text"]
+                    .iter()
+                    .any(|t| declared.contains(t)),
                 Self::Timestamp => ["time", "date", "text"]
                     .iter()
                     .any(|t| declared.contains(t)),
@@ -192,7 +194,7 @@ impl Database {
     ///
     /// # Errors
     ///
-    /// [`Error::Schema`] when `sessions` does not exist, lacks a column the
+    /// [`Error::NoSessionsTable`]; [`Error::Schema`] when `sessions` lacks a column the
     /// session code reads, or has one of a type it cannot read (the error names
     /// them); database errors.
     ///
@@ -213,15 +215,16 @@ impl Database {
         let backend = self.backend();
         let columns = self.columns("sessions")?;
         if columns.is_empty() {
-            return Err(Error::Schema {
-                problems: vec!["there is no sessions table".to_owned()],
-            });
+            return Err(Error::NoSessionsTable);
         }
         let mut problems = Vec::new();
         let check = |expected: &[(&str, Family)], problems: &mut Vec<String>| -> bool {
             let mut all = true;
             for (name, family) in expected {
-                match columns.iter().find(|(found, _)| found.eq_ignore_ascii_case(name)) {
+                match columns
+                    .iter()
+                    .find(|(found, _)| found.eq_ignore_ascii_case(name))
+                {
                     None => {
                         all = false;
                         problems.push(format!("column {name} is missing"));
@@ -313,7 +316,10 @@ mod tests {
         })
         .unwrap();
         let error = db.inspect_schema().unwrap_err().to_string();
-        assert!(error.contains("column ip_address is BLOB, expected text"), "{error}");
+        assert!(
+            error.contains("column ip_address is BLOB, expected text"),
+            "{error}"
+        );
         assert!(error.contains("column user_agent is missing"), "{error}");
     }
 }

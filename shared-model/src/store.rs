@@ -1,8 +1,8 @@
 //! The few places where the three backends need different SQL.
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use diesel::expression::SqlLiteral;
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use diesel::SqliteConnection;
 

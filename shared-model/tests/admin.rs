@@ -21,12 +21,7 @@ fn manual(db: &TestDatabase) -> (SessionManager, ManualClock) {
     (db.manager().with_clock(clock.clone()), clock)
 }
 
-fn new_session(
-    manager: &SessionManager,
-    user: Option<&str>,
-    ip: &str,
-    minutes: i64,
-) -> Session {
+fn new_session(manager: &SessionManager, user: Option<&str>, ip: &str, minutes: i64) -> Session {
     let ip: IpAddr = ip.parse().unwrap();
     let client = Client::new(Some(ip), Some("curl/8.0"));
     manager
@@ -52,11 +47,18 @@ fn expire_is_a_fixed_past_instant_and_extend_never_shortens(db: &TestDatabase) {
 
     // The admin's clock runs an hour behind: "now" on that machine is still
     // before the expiry, but the written instant is fixed in the past.
-    let skewed = admin.clone().with_clock(ManualClock::new(start() - Duration::hours(1)));
-    let expired = skewed.change_expiry(&session.id, ExpiryChange::ExpireNow).unwrap();
+    let skewed = admin
+        .clone()
+        .with_clock(ManualClock::new(start() - Duration::hours(1)));
+    let expired = skewed
+        .change_expiry(&session.id, ExpiryChange::ExpireNow)
+        .unwrap();
     assert_eq!(expired, EXPIRED_AT);
     assert_eq!(stored_expiry(&manager, &session), EXPIRED_AT);
-    assert!(manager.load(&session.id).unwrap().is_none(), "expired for the app");
+    assert!(
+        manager.load(&session.id).unwrap().is_none(),
+        "expired for the app"
+    );
 
     // Extending an expired session counts from now.
     let extended = admin
@@ -123,7 +125,10 @@ fn bulk_actions_change_exactly_the_matching_rows(db: &TestDatabase) {
     for session in alice.iter().chain([&visitor]) {
         assert_eq!(stored_expiry(&manager, session), EXPIRED_AT);
     }
-    assert!(manager.load(&bob.id).unwrap().is_some(), "bob does not match");
+    assert!(
+        manager.load(&bob.id).unwrap().is_some(),
+        "bob does not match"
+    );
     // `_` in a prefix is a character, not a LIKE wildcard.
     let underscore = SessionFilter {
         ip_prefix: Some("10_1".into()),
@@ -140,7 +145,9 @@ fn bulk_actions_change_exactly_the_matching_rows(db: &TestDatabase) {
     let deleted = admin.delete_matching(&alice_expired, 2, |_| false).unwrap();
     assert_eq!(deleted, 2, "one batch, then cancelled");
     assert_eq!(admin.count(&alice_expired).unwrap(), 3);
-    let deleted = admin.delete_matching(&alice_expired, 100, |_| true).unwrap();
+    let deleted = admin
+        .delete_matching(&alice_expired, 100, |_| true)
+        .unwrap();
     assert_eq!(deleted, 3);
     assert_eq!(admin.count(&SessionFilter::default()).unwrap(), 2);
 
@@ -172,7 +179,10 @@ fn read_only_connections_refuse_every_write(db: &TestDatabase) {
     assert!(reader
         .change_expiry(&session.id, ExpiryChange::ExpireNow)
         .is_err());
-    assert!(reader.purge_expired(10).is_err(), "even a DELETE of nothing is refused");
+    assert!(
+        reader.purge_expired(10).is_err(),
+        "even a DELETE of nothing is refused"
+    );
     let mut changes = ChangeSet::default();
     changes.set("cart", serde_json::json!([1]));
     assert!(reader
@@ -187,7 +197,12 @@ fn read_only_connections_refuse_every_write(db: &TestDatabase) {
 /// ran the first migration has them.
 fn downgrade(db: &TestDatabase) {
     db.execute("DROP TABLE session_events");
-    for column in ["ip_address", "user_agent", "last_seen_at", "timeout_seconds"] {
+    for column in [
+        "ip_address",
+        "user_agent",
+        "last_seen_at",
+        "timeout_seconds",
+    ] {
         db.execute(&format!("ALTER TABLE sessions DROP COLUMN {column}"));
     }
 }
@@ -248,8 +263,10 @@ fn unusable_tables_are_refused_naming_the_columns(db: &TestDatabase) {
     assert!(text.contains("column version is"), "{text}");
     assert!(!text.contains("column data"), "{text}");
     db.execute("DROP TABLE sessions");
-    let text = db.database().inspect_schema().unwrap_err().to_string();
-    assert!(text.contains("there is no sessions table"), "{text}");
+    assert!(matches!(
+        db.database().inspect_schema(),
+        Err(Error::NoSessionsTable)
+    ));
 }
 
 fn a_table_made_from_our_sql_without_bookkeeping_is_accepted(db: &TestDatabase) {
