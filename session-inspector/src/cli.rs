@@ -47,11 +47,14 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS")]
     pub auto_refresh: Option<u32>,
     /// Window: timing mode. Measures launch to first page, a user filter and a
-    /// scroll through the table, prints the figures and closes.
+    /// scroll through the table, prints the figures and closes (cargo
+    /// feature `bench`).
+    #[cfg(feature = "bench")]
     #[arg(long)]
     pub bench: bool,
     /// Timing mode: time the filter for this user (repeatable; default: the
     /// user of the first row).
+    #[cfg(feature = "bench")]
     #[arg(long, value_name = "ID", requires = "bench")]
     pub bench_user: Vec<String>,
     /// A command to run instead of opening the window.

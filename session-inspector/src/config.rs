@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
-use shared_model::{Backend, Database};
+use shared_model::Backend;
 
 use crate::{Error, Result};
 
@@ -143,31 +143,6 @@ pub fn sqlite_file(url: &str) -> Option<&Path> {
         return None;
     }
     Some(Path::new(path))
-}
-
-/// Opens an existing database for inspection with at most `connections`
-/// pooled connections: refuses to create a missing SQLite file and reports
-/// pending migrations instead of running them.
-///
-/// Returns the pool and the names of the pending migrations.
-///
-/// # Errors
-///
-/// [`Error::NoSuchDatabase`] for a missing SQLite file; connection errors.
-pub fn open_existing(url: &str, connections: u32) -> Result<(Database, Vec<String>)> {
-    if let Some(path) = sqlite_file(url) {
-        if !path.is_file() {
-            return Err(Error::NoSuchDatabase {
-                path: path.display().to_string(),
-            });
-        }
-    }
-    // No more connections than threads that query: a bigger pool lets r2d2 open
-    // spare connections on its own thread, and a process exiting while libpq
-    // sets one up crashes in OpenSSL's exit handlers.
-    let db = Database::builder(url).pool_size(connections).connect()?;
-    let pending = db.pending_migrations()?;
-    Ok((db, pending))
 }
 
 #[cfg(test)]

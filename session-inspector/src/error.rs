@@ -26,17 +26,6 @@ pub enum Error {
         /// The path that was looked at.
         path: String,
     },
-    /// The schema has migrations the database has not run; the inspector never
-    /// migrates a database it does not own.
-    #[error(
-        "the database schema is not up to date ({} pending migration(s): {}); run the application's migrations first",
-        pending.len(),
-        pending.join(", ")
-    )]
-    PendingMigrations {
-        /// The names of the migrations not yet run.
-        pending: Vec<String>,
-    },
     /// `Rocket.toml` could not be read.
     #[error("cannot read {}: {reason}", path.display())]
     ReadConfig {

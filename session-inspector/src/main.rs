@@ -33,7 +33,13 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
         let stdout = std::io::stdout();
         let stderr = std::io::stderr();
         // Every library error's message already includes its cause: one line.
-        return match cli::run(command, &url, &mut stdout.lock(), &mut stderr.lock()) {
+        return match cli::run(
+            command,
+            &url,
+            cli.read_only,
+            &mut stdout.lock(),
+            &mut stderr.lock(),
+        ) {
             Ok(()) => Ok(()),
             Err(error) if error.is_broken_pipe() => Ok(()),
             Err(error) => Err(anyhow::anyhow!(
@@ -47,10 +53,22 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
         (None, true) => Some(InitialSelection::First),
         (None, false) => None,
     };
+    // The timing mode measures a fresh window at full speed.
+    #[cfg(feature = "bench")]
+    let timing = cli.bench;
+    #[cfg(not(feature = "bench"))]
+    let timing = {
+        // Only the timing mode reads the launch time.
+        let _ = launched;
+        false
+    };
     let options = AppOptions {
         database_url: url,
+        read_only: cli.read_only,
         select,
+        #[cfg(feature = "bench")]
         bench: cli.bench.then_some(launched),
+        #[cfg(feature = "bench")]
         bench_users: cli.bench_user,
         auto_refresh_secs: cli.auto_refresh,
     };
@@ -60,10 +78,10 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
             .with_inner_size([1440.0, 880.0])
             .with_min_inner_size([900.0, 520.0]),
         // The timing mode measures a fresh window, not a restored one.
-        persist_window: !cli.bench,
+        persist_window: !timing,
         // The timing mode measures how fast frames can be made, not the display's rate.
         glow_options: eframe::egui_glow::GlowConfiguration {
-            vsync: !cli.bench,
+            vsync: !timing,
             ..eframe::egui_glow::GlowConfiguration::default()
         },
         ..eframe::NativeOptions::default()

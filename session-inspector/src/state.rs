@@ -4,9 +4,14 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use shared_model::{Backend, Session, SessionData, SessionFilter, Sort, SortKey, Stats, Status};
+use serde_json::Value;
+use shared_model::{
+    Event, Session, SessionData, SessionFilter, SessionId, Sort, SortKey, Stats, Status,
+};
 
-use crate::worker::Row;
+use crate::export::ExportFormat;
+use crate::mask::{Masking, MASK};
+use crate::messages::{BulkAction, ConnectionInfo, DatabaseUrl, HistoryScope, Row, RowId};
 
 /// Rows per database page.
 pub const PAGE_SIZE: u32 = 100;
@@ -14,6 +19,8 @@ pub const PAGE_SIZE: u32 = 100;
 pub const MAX_CACHED_PAGES: usize = 40;
 /// Recent connections remembered across restarts.
 pub const MAX_RECENT: usize = 10;
+/// Bulk actions on more sessions than this ask for the count to be typed.
+pub const TYPE_TO_CONFIRM_ABOVE: u64 = 100;
 
 /// The main area's tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,32 +32,22 @@ pub enum Tab {
     Overview,
 }
 
-/// The open database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connected {
-    /// The URL as given.
-    pub url: String,
-    /// The URL without password.
-    pub display_url: String,
-    /// The engine.
-    pub backend: Backend,
-    /// Migrations the database has not run.
-    pub pending_migrations: Vec<String>,
-}
-
 /// The connection bar.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionState {
     /// The URL being typed.
     pub url_input: String,
     /// The open database.
-    pub current: Option<Connected>,
+    pub current: Option<ConnectionInfo>,
     /// A URL being opened.
-    pub connecting: Option<String>,
+    pub connecting: Option<DatabaseUrl>,
     /// Recently opened URLs, most recent first.
     pub recent: Vec<String>,
     /// A native file dialog is open.
     pub picking_file: bool,
+    /// Open databases read-only (the toggle; the open one says what it is in
+    /// [`ConnectionInfo::read_only`]).
+    pub read_only: bool,
 }
 
 impl ConnectionState {
@@ -62,6 +59,22 @@ impl ConnectionState {
         self.recent.insert(0, url);
         self.recent.truncate(MAX_RECENT);
     }
+
+    /// Whether the open database has the device columns.
+    #[must_use]
+    pub fn device_columns(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|current| current.device_columns)
+    }
+
+    /// Whether the open database has the audit table.
+    #[must_use]
+    pub fn events_table(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|current| current.events_table)
+    }
 }
 
 /// The filter fields as typed.
@@ -71,6 +84,8 @@ pub struct FilterInput {
     pub user_id: String,
     /// Id prefix.
     pub id_prefix: String,
+    /// IP address prefix.
+    pub ip_prefix: String,
     /// Text in the data.
     pub data_text: String,
     /// Active / expired / all.
@@ -90,7 +105,36 @@ impl FilterInput {
             user_id: field(&self.user_id),
             status: self.status,
             data_contains: field(&self.data_text),
+            ip_prefix: field(&self.ip_prefix),
         }
+    }
+}
+
+/// A filter in words, for confirmations: "user alice, active".
+#[must_use]
+pub fn describe_filter(filter: &SessionFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(user) = &filter.user_id {
+        parts.push(format!("user {user}"));
+    }
+    match filter.status {
+        Status::All => {}
+        Status::Active => parts.push("active".to_owned()),
+        Status::Expired => parts.push("expired".to_owned()),
+    }
+    if let Some(prefix) = &filter.id_prefix {
+        parts.push(format!("id starting {prefix}"));
+    }
+    if let Some(prefix) = &filter.ip_prefix {
+        parts.push(format!("IP starting {prefix}"));
+    }
+    if let Some(text) = &filter.data_contains {
+        parts.push(format!("data containing {text:?}"));
+    }
+    if parts.is_empty() {
+        "no filter: every session".to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -121,9 +165,9 @@ pub struct TableState {
     /// Pages requested for the current generation.
     pub requested: HashSet<usize>,
     /// `(version, updated_at)` of every row seen, to spot changes on refresh.
-    pub known: HashMap<String, (i64, DateTime<Utc>)>,
+    pub known: HashMap<RowId, (i64, DateTime<Utc>)>,
     /// Rows that changed in the last refresh (highlighted).
-    pub changed: HashSet<String>,
+    pub changed: HashSet<RowId>,
     /// Whether the current generation is a refresh (changes are highlighted) or a
     /// new query (nothing is).
     pub refreshing: bool,
@@ -176,6 +220,12 @@ impl TableState {
         page.rows.get(index % PAGE_SIZE as usize)
     }
 
+    /// Whether the session's row changed in the last refresh.
+    #[must_use]
+    pub fn is_changed(&self, session_id: SessionId) -> bool {
+        self.changed.contains(&RowId::Session(session_id))
+    }
+
     /// Stores a loaded page, marking rows that changed since they were last seen.
     /// Pages of older generations are ignored.
     pub fn insert_page(&mut self, generation: u64, index: usize, rows: Vec<Row>) -> bool {
@@ -185,12 +235,12 @@ impl TableState {
         let replaced = self.pages.contains_key(&index);
         for row in &rows {
             let seen = (row.version, row.updated_at);
-            match self.known.insert(row.session_id.clone(), seen) {
+            match self.known.insert(row.row_id.clone(), seen) {
                 Some(before) if before != seen && self.refreshing => {
-                    self.changed.insert(row.session_id.clone());
+                    self.changed.insert(row.row_id.clone());
                 }
                 None if replaced && self.refreshing => {
-                    self.changed.insert(row.session_id.clone());
+                    self.changed.insert(row.row_id.clone());
                 }
                 _ => {}
             }
@@ -268,20 +318,89 @@ pub enum Loaded {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selection {
     /// Its id.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Its user, known from the table row before the session loads.
     pub user_id: Option<String>,
     /// What was loaded.
     pub loaded: Loaded,
+    /// It was looked up by its cookie: say so when it is found or missing.
+    pub by_cookie: bool,
+}
+
+/// Which part of the selected session the detail panel shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetailView {
+    /// Metadata, actions, the data tree and the raw editor.
+    #[default]
+    Data,
+    /// The audit timeline.
+    History,
+}
+
+/// A path to a value in session data, as a JSON pointer (`/oauth/token`, `/cart/0`).
+#[must_use]
+pub fn child_path(parent: &str, key: &str) -> String {
+    format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// `data` with the values under secret keys replaced by [`MASK`], except those
+/// whose path (see [`child_path`]) is in `revealed`.
+#[must_use]
+pub fn mask_except(
+    masking: &Masking,
+    data: &SessionData,
+    revealed: &HashSet<String>,
+) -> SessionData {
+    fn walk(masking: &Masking, value: &Value, path: &str, revealed: &HashSet<String>) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(key, value)| {
+                        let path = child_path(path, key);
+                        let shown = if masking.is_secret(key) && !revealed.contains(&path) {
+                            Value::String(MASK.to_owned())
+                        } else {
+                            walk(masking, value, &path, revealed)
+                        };
+                        (key.clone(), shown)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, value)| {
+                        walk(
+                            masking,
+                            value,
+                            &child_path(path, &index.to_string()),
+                            revealed,
+                        )
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    match walk(masking, &Value::Object(data.clone()), "", revealed) {
+        Value::Object(map) => map,
+        _ => SessionData::new(),
+    }
 }
 
 /// The raw JSON editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Editor {
-    /// The text being edited.
+    /// The text being edited (secret values masked unless revealed).
     pub text: String,
-    /// The text as loaded.
+    /// The text as generated from the session.
     pub original: String,
+    /// The session's data as loaded, unmasked: masked values left as they are
+    /// come back from it on save.
+    pub data: SessionData,
+    /// The masking the text was made with (unmasking uses the same).
+    pub masking: Masking,
     /// The version the text was loaded from.
     pub base_version: i64,
     /// Why the text cannot be saved, with its line and column.
@@ -293,13 +412,15 @@ pub struct Editor {
 }
 
 impl Editor {
-    /// An editor on `session`'s data.
+    /// An editor on `session`'s data, secret values masked unless revealed.
     #[must_use]
-    pub fn for_session(session: &Session) -> Self {
-        let text = pretty(&session.data);
+    pub fn for_session(session: &Session, masking: &Masking, revealed: &HashSet<String>) -> Self {
+        let text = pretty(&mask_except(masking, &session.data, revealed));
         Self {
             original: text.clone(),
             text,
+            data: session.data.clone(),
+            masking: masking.clone(),
             base_version: session.version,
             error: None,
             error_line: None,
@@ -313,7 +434,7 @@ impl Editor {
         self.text != self.original
     }
 
-    /// Re-validates the text; returns the data when it is a JSON object.
+    /// Re-validates the text; returns the data as typed when it is a JSON object.
     pub fn validate(&mut self) -> Option<SessionData> {
         match shared_model::parse_data(&self.text) {
             Ok(data) => {
@@ -330,6 +451,14 @@ impl Editor {
                 None
             }
         }
+    }
+
+    /// The data to save: the text, validated, with every secret value still
+    /// shown as [`MASK`] put back from the loaded data, so a masked secret is
+    /// never overwritten with the mask.
+    pub fn data_to_save(&mut self) -> Option<SessionData> {
+        let typed = self.validate()?;
+        Some(self.masking.unmask_data(&typed, &self.data))
     }
 
     /// Drops the edit.
@@ -364,16 +493,56 @@ pub fn pretty(data: &SessionData) -> String {
 /// A save refused because the session changed meanwhile: both versions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConflictState {
-    /// The data the user tried to save.
+    /// The data the user tried to save (unmasked).
     pub mine: SessionData,
-    /// It, as indented JSON.
+    /// It, as indented JSON, masked.
     pub mine_text: String,
     /// The version the edit was based on.
     pub expected_version: i64,
     /// The session as it is now.
     pub current: Box<Session>,
-    /// Its data as indented JSON.
+    /// Its data as indented JSON, masked.
     pub current_text: String,
+}
+
+/// "Expire all matching" or "Delete all matching", waiting for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkConfirm {
+    /// What to do.
+    pub action: BulkAction,
+    /// The filter (the table's, when the button was pressed).
+    pub filter: SessionFilter,
+    /// How many match (`None`: still counting).
+    pub count: Option<u64>,
+    /// What the user typed to confirm.
+    pub typed: String,
+}
+
+impl BulkConfirm {
+    /// Whether the count must be typed before the action can run.
+    #[must_use]
+    pub fn needs_typing(&self) -> bool {
+        self.count
+            .is_some_and(|count| count > TYPE_TO_CONFIRM_ABOVE)
+    }
+
+    /// Whether the action may run: counted, something matches, and the count
+    /// typed when [`needs_typing`](Self::needs_typing).
+    #[must_use]
+    pub fn is_confirmed(&self) -> bool {
+        let Some(count) = self.count.filter(|count| *count > 0) else {
+            return false;
+        };
+        if !self.needs_typing() {
+            return true;
+        }
+        let typed: String = self
+            .typed
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ',')
+            .collect();
+        typed == count.to_string()
+    }
 }
 
 /// A destructive action waiting for confirmation.
@@ -382,7 +551,7 @@ pub enum Confirm {
     /// Delete one session.
     DeleteSession {
         /// Its id.
-        session_id: String,
+        session_id: SessionId,
     },
     /// Delete every session of a user.
     DeleteUser {
@@ -391,6 +560,61 @@ pub enum Confirm {
     },
     /// Delete every expired session.
     Purge,
+    /// Expire or delete every session matching the filter.
+    Bulk(BulkConfirm),
+}
+
+/// The export dialog's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportDialog {
+    /// The format.
+    pub format: ExportFormat,
+    /// The file to write.
+    pub path: String,
+}
+
+/// A long job on the worker that reports progress and can be cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// "Expire all matching" or "Delete all matching".
+    Bulk(BulkAction),
+    /// An export.
+    Export,
+}
+
+/// The running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobState {
+    /// What it is.
+    pub kind: JobKind,
+    /// Sessions done so far.
+    pub done: u64,
+    /// Sessions to do, when known.
+    pub total: Option<u64>,
+    /// Cancel was pressed; the job stops after its current batch.
+    pub cancelling: bool,
+}
+
+impl JobState {
+    /// Progress in `0.0..=1.0` (0 while the total is unknown).
+    #[must_use]
+    pub fn fraction(&self) -> f32 {
+        match self.total {
+            Some(0) => 1.0,
+            #[allow(clippy::cast_precision_loss)] // a progress bar
+            Some(total) => (self.done as f32 / total as f32).clamp(0.0, 1.0),
+            None => 0.0,
+        }
+    }
+}
+
+/// A history timeline: whose, and its events once loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryState {
+    /// Whose events.
+    pub scope: HistoryScope,
+    /// The events, newest first (`None`: loading).
+    pub events: Option<Vec<Event>>,
 }
 
 /// The purge in progress or its last result.
@@ -419,13 +643,24 @@ impl PurgeState {
     }
 }
 
+/// How the status bar shows a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// Something done.
+    Info,
+    /// Worth knowing, nothing failed.
+    Warning,
+    /// Something failed.
+    Error,
+}
+
 /// The status bar's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusMessage {
     /// The text.
     pub text: String,
-    /// Shown in red.
-    pub is_error: bool,
+    /// Info, warning or error.
+    pub kind: StatusKind,
 }
 
 /// Auto-refresh settings.
@@ -466,6 +701,10 @@ pub struct AppState {
     pub conflict: Option<ConflictState>,
     /// A destructive action waiting for confirmation.
     pub confirm: Option<Confirm>,
+    /// The export dialog, when open.
+    pub export_dialog: Option<ExportDialog>,
+    /// The bulk action or export running on the worker.
+    pub job: Option<JobState>,
     /// Purge progress.
     pub purge: PurgeState,
     /// Overview statistics.
@@ -478,8 +717,20 @@ pub struct AppState {
     pub refresh: RefreshState,
     /// The main area's tab.
     pub tab: Tab,
+    /// What the detail panel shows.
+    pub detail_view: DetailView,
+    /// The history shown (the selection's, or a user's).
+    pub history: Option<HistoryState>,
     /// Minutes added by "Extend".
     pub extend_minutes: u32,
+    /// Which values are masked.
+    pub masking: Masking,
+    /// The masking patterns as typed (comma separated).
+    pub patterns_input: String,
+    /// Paths (see [`child_path`]) of the selection's values revealed one by one.
+    pub revealed: HashSet<String>,
+    /// A session cookie pasted to find its session; cleared once used.
+    pub cookie_input: String,
     /// Focus the filter on the next frame (Ctrl+F).
     pub focus_filter: bool,
     /// "Now" for relative times, updated every frame.
@@ -489,17 +740,23 @@ pub struct AppState {
 impl AppState {
     /// Shows an informational message in the status bar.
     pub fn info(&mut self, text: impl Into<String>) {
-        self.status = Some(StatusMessage {
-            text: text.into(),
-            is_error: false,
-        });
+        self.set_status(text, StatusKind::Info);
+    }
+
+    /// Shows a warning in the status bar.
+    pub fn warn(&mut self, text: impl Into<String>) {
+        self.set_status(text, StatusKind::Warning);
     }
 
     /// Shows an error in the status bar.
     pub fn error(&mut self, text: impl Into<String>) {
+        self.set_status(text, StatusKind::Error);
+    }
+
+    fn set_status(&mut self, text: impl Into<String>, kind: StatusKind) {
         self.status = Some(StatusMessage {
             text: text.into(),
-            is_error: true,
+            kind,
         });
     }
 
@@ -511,16 +768,35 @@ impl AppState {
             _ => None,
         }
     }
+
+    /// The selected session's id.
+    #[must_use]
+    pub fn selected_id(&self) -> Option<SessionId> {
+        self.selection
+            .as_ref()
+            .map(|selection| selection.session_id)
+    }
+
+    /// Session data as the UI shows it: masked, except the revealed values.
+    #[must_use]
+    pub fn shown_data(&self, data: &SessionData) -> SessionData {
+        mask_except(&self.masking, data, &self.revealed)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Duration;
+    use serde_json::json;
 
-    fn row(id: &str, version: i64, at: DateTime<Utc>) -> Row {
+    fn id() -> SessionId {
+        shared_model::SessionToken::generate().unwrap().public_id()
+    }
+
+    fn row(row_id: &RowId, version: i64, at: DateTime<Utc>) -> Row {
         Row {
-            session_id: id.into(),
+            row_id: row_id.clone(),
             user_id: None,
             created_at: at,
             updated_at: at,
@@ -529,16 +805,22 @@ mod tests {
             data_size: 2,
             keys: String::new(),
             corrupt: None,
+            ip_address: None,
+            user_agent: None,
+            browser: None,
+            last_seen_at: None,
+            remembered: false,
         }
     }
 
     #[test]
     fn refresh_highlights_changed_and_new_rows_only() {
         let now = Utc::now();
+        let [a, b, c] = [id(), id(), id()].map(RowId::Session);
         let mut table = TableState::default();
         table.restart(SessionFilter::default(), Sort::default());
         let g = table.generation;
-        assert!(table.insert_page(g, 0, vec![row("a", 1, now), row("b", 1, now)]));
+        assert!(table.insert_page(g, 0, vec![row(&a, 1, now), row(&b, 1, now)]));
         assert!(table.changed.is_empty(), "a first load highlights nothing");
         table.refresh();
         let g = table.generation;
@@ -546,19 +828,28 @@ mod tests {
             g,
             0,
             vec![
-                row("a", 1, now),
-                row("b", 2, now + Duration::seconds(1)),
-                row("c", 1, now),
+                row(&a, 1, now),
+                row(&b, 2, now + Duration::seconds(1)),
+                row(&c, 1, now),
             ],
         );
-        assert_eq!(
-            table.changed,
-            HashSet::from(["b".to_owned(), "c".to_owned()])
-        );
+        assert_eq!(table.changed, HashSet::from([b, c]));
         assert!(
             !table.insert_page(g - 1, 0, vec![]),
             "stale pages are dropped"
         );
+    }
+
+    #[test]
+    fn rows_with_unreadable_ids_are_kept_apart() {
+        let now = Utc::now();
+        let odd = RowId::Unreadable("NOT-A-UUID".to_owned());
+        let mut table = TableState::default();
+        table.restart(SessionFilter::default(), Sort::default());
+        let g = table.generation;
+        table.insert_page(g, 0, vec![row(&odd, 1, now)]);
+        assert_eq!(table.row(0).unwrap().row_id.short(), "NOT-A-UU");
+        assert_eq!(table.row(0).unwrap().row_id.session_id(), None);
     }
 
     #[test]
@@ -574,16 +865,28 @@ mod tests {
         assert_eq!(table.pages_to_load(), vec![9]);
     }
 
+    fn session(data: serde_json::Value) -> Session {
+        let now = Utc::now();
+        Session {
+            id: id(),
+            user_id: None,
+            data: data.as_object().unwrap().clone(),
+            expires_at: now,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            ip_address: None,
+            user_agent: None,
+            last_seen_at: None,
+            timeout_seconds: None,
+        }
+    }
+
     #[test]
     fn editor_reports_where_the_json_is_wrong() {
-        let mut editor = Editor {
-            text: "{\n  \"a\": }".into(),
-            original: "{}".into(),
-            base_version: 1,
-            error: None,
-            error_line: None,
-            saving: false,
-        };
+        let mut editor =
+            Editor::for_session(&session(json!({})), &Masking::default(), &HashSet::new());
+        editor.text = "{\n  \"a\": }".into();
         assert!(editor.validate().is_none());
         let error = editor.error.clone().unwrap();
         assert!(error.starts_with("line 2, column"), "{error}");
@@ -593,6 +896,59 @@ mod tests {
         assert!(editor.error.as_deref().unwrap().contains("not array"));
         editor.revert();
         assert!(!editor.is_dirty());
+    }
+
+    #[test]
+    fn the_editor_masks_secrets_and_saving_keeps_them() {
+        let session =
+            session(json!({"password": "hunter2", "cart": [], "nested": {"apiKey": "k"}}));
+        let masking = Masking::default();
+        let mut editor = Editor::for_session(&session, &masking, &HashSet::new());
+        assert!(!editor.text.contains("hunter2"), "{}", editor.text);
+        assert!(editor.text.contains(MASK));
+        editor.text = editor.text.replace("\"cart\": []", "\"cart\": [1]");
+        assert!(editor.is_dirty());
+        let saved = editor.data_to_save().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(saved),
+            json!({"password": "hunter2", "cart": [1], "nested": {"apiKey": "k"}})
+        );
+    }
+
+    #[test]
+    fn revealing_one_value_leaves_the_others_masked() {
+        let data = json!({"password": "a", "oauth": {"token": "b"}, "list": [{"secret": "c"}]});
+        let data = data.as_object().unwrap().clone();
+        let masking = Masking::default();
+        let revealed = HashSet::from([child_path("", "password"), "/list/0/secret".to_owned()]);
+        let shown = serde_json::Value::Object(mask_except(&masking, &data, &revealed));
+        assert_eq!(
+            shown,
+            json!({"password": "a", "oauth": MASK, "list": [{"secret": "c"}]})
+        );
+        assert_eq!(child_path("/a", "x/y~z"), "/a/x~1y~0z");
+    }
+
+    #[test]
+    fn large_bulk_actions_need_the_count_typed() {
+        let mut confirm = BulkConfirm {
+            action: BulkAction::Expire,
+            filter: SessionFilter::default(),
+            count: None,
+            typed: String::new(),
+        };
+        assert!(!confirm.is_confirmed(), "not counted yet");
+        confirm.count = Some(TYPE_TO_CONFIRM_ABOVE);
+        assert!(confirm.is_confirmed(), "small counts need no typing");
+        confirm.count = Some(1234);
+        assert!(confirm.needs_typing());
+        assert!(!confirm.is_confirmed());
+        confirm.typed = "123".into();
+        assert!(!confirm.is_confirmed());
+        confirm.typed = " 1,234 ".into();
+        assert!(confirm.is_confirmed());
+        confirm.count = Some(0);
+        assert!(!confirm.is_confirmed(), "nothing to do");
     }
 
     #[test]

@@ -1,20 +1,30 @@
-//! The database worker: a named thread that owns the [`SessionManager`], takes
-//! [`Request`]s over a channel and answers with [`Response`]s, waking the UI with
-//! `request_repaint`. The UI never waits on the database.
+//! The database worker: a named thread that owns the open database, takes
+//! [`Request`]s over a channel and answers with [`Response`]s, waking the UI
+//! with `request_repaint`. The UI never waits on the database.
+//!
+//! Writes are not checked here: a database opened read-only refuses them at the
+//! connection, and the failure comes back as [`Response::Failed`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, Utc};
 use shared_model::{
-    Backend, Error as ModelError, ListedSession, Page, Session, SessionData, SessionFilter,
-    SessionManager, Sort, Stats, Status,
+    Actor, Error as ModelError, Page, SessionData, SessionFilter, SessionId, SessionManager, Status,
 };
 
-use crate::format::top_level_keys;
-use crate::{config, parse_id, Error};
+use crate::export::{export, ExportFormat};
+use crate::mask::Masking;
+use crate::messages::{
+    BulkAction, ConnectionInfo, DatabaseUrl, HistoryScope, Op, Request, Response, Row, BULK_BATCH,
+    HISTORY_LIMIT,
+};
+pub use crate::messages::{STATS_HOURS, STATS_TOP_USERS};
+use crate::open::{open, OpenOptions, Opened};
 
 /// The worker thread's name (shown by debuggers and in panics).
 pub const THREAD_NAME: &str = "inspector-db";
@@ -31,249 +41,6 @@ enum CountJob {
     Count {
         generation: u64,
         filter: SessionFilter,
-    },
-}
-
-/// Hours of history and look-ahead in the overview's plots.
-pub const STATS_HOURS: u32 = 48;
-
-/// Users listed in the overview's "top users" plot.
-pub const STATS_TOP_USERS: u32 = 10;
-
-/// A change to a session's expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpiryChange {
-    /// Expire it now.
-    Now,
-    /// Move the expiry this many minutes later (counted from now when it has
-    /// already expired).
-    ExtendMinutes(u32),
-}
-
-/// Work for the database thread.
-#[derive(Debug, Clone)]
-pub enum Request {
-    /// Open this database (replacing the current one).
-    Connect {
-        /// The URL.
-        url: String,
-    },
-    /// Count the rows matching a filter.
-    Count {
-        /// The table generation this is for; stale ones are skipped.
-        generation: u64,
-        /// The filter.
-        filter: SessionFilter,
-    },
-    /// Load one page of the table.
-    Page {
-        /// The table generation this is for; stale ones are skipped.
-        generation: u64,
-        /// The filter.
-        filter: SessionFilter,
-        /// The order.
-        sort: Sort,
-        /// Page number (rows `index * limit ..`).
-        index: usize,
-        /// Rows per page.
-        limit: u32,
-    },
-    /// Load one session in full.
-    Get {
-        /// Its id.
-        session_id: String,
-    },
-    /// Replace a session's data if its version is still `expected_version`.
-    Save {
-        /// Its id.
-        session_id: String,
-        /// The new data.
-        data: SessionData,
-        /// The version the edit was based on.
-        expected_version: i64,
-    },
-    /// Change a session's expiry.
-    SetExpiry {
-        /// Its id.
-        session_id: String,
-        /// How.
-        change: ExpiryChange,
-    },
-    /// Delete one session.
-    Delete {
-        /// Its id.
-        session_id: String,
-    },
-    /// Delete every session of a user.
-    DeleteUser {
-        /// The user.
-        user_id: String,
-    },
-    /// Delete every expired session, reporting progress.
-    Purge,
-    /// Totals and histograms for the overview.
-    Stats,
-}
-
-/// One table row, summarised on the worker so the UI thread only draws.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    /// The full id as stored.
-    pub session_id: String,
-    /// The user, if any.
-    pub user_id: Option<String>,
-    /// `created_at`.
-    pub created_at: DateTime<Utc>,
-    /// `updated_at`.
-    pub updated_at: DateTime<Utc>,
-    /// `expires_at`.
-    pub expires_at: DateTime<Utc>,
-    /// `version`.
-    pub version: i64,
-    /// Size of the stored data in bytes.
-    pub data_size: usize,
-    /// The top-level keys, as text.
-    pub keys: String,
-    /// Why the row could not be decoded, for corrupt rows.
-    pub corrupt: Option<String>,
-}
-
-impl Row {
-    fn from_listed(listed: ListedSession) -> Self {
-        match listed {
-            Ok(session) => Self::from_session(&session),
-            Err(corrupt) => Self {
-                session_id: corrupt.id,
-                user_id: corrupt.user_id,
-                created_at: corrupt.created_at,
-                updated_at: corrupt.updated_at,
-                expires_at: corrupt.expires_at,
-                version: corrupt.version,
-                data_size: corrupt.raw_data.len(),
-                keys: String::new(),
-                corrupt: Some(corrupt.reason),
-            },
-        }
-    }
-
-    /// The row of a decoded session.
-    #[must_use]
-    pub fn from_session(session: &Session) -> Self {
-        Self {
-            session_id: session.id.to_string(),
-            user_id: session.user_id.clone(),
-            created_at: session.created_at,
-            updated_at: session.updated_at,
-            expires_at: session.expires_at,
-            version: session.version,
-            data_size: session.data_size(),
-            keys: top_level_keys(&session.data, 4),
-            corrupt: None,
-        }
-    }
-}
-
-/// The worker's answers.
-#[derive(Debug, Clone)]
-pub enum Response {
-    /// The database is open.
-    Connected {
-        /// The URL as given.
-        url: String,
-        /// The URL without password.
-        display_url: String,
-        /// The engine.
-        backend: Backend,
-        /// Migrations the database has not run (the inspector does not run them).
-        pending_migrations: Vec<String>,
-    },
-    /// The database could not be opened.
-    ConnectFailed {
-        /// The URL as given.
-        url: String,
-        /// Why.
-        message: String,
-    },
-    /// A row count.
-    Counted {
-        /// The table generation.
-        generation: u64,
-        /// Matching rows.
-        count: u64,
-    },
-    /// A page of rows.
-    PageLoaded {
-        /// The table generation.
-        generation: u64,
-        /// Page number.
-        index: usize,
-        /// The rows.
-        rows: Vec<Row>,
-        /// How long the query took.
-        elapsed: Duration,
-    },
-    /// A session loaded in full (`None`: it does not exist any more).
-    Loaded {
-        /// The id asked for.
-        session_id: String,
-        /// The session, or why it could not be decoded.
-        session: Option<Result<Session, String>>,
-    },
-    /// An edit was saved.
-    Saved {
-        /// The session as written.
-        session: Session,
-    },
-    /// An edit was refused because someone else wrote the session meanwhile.
-    Conflict {
-        /// The data the user tried to save.
-        mine: SessionData,
-        /// The version the edit was based on.
-        expected_version: i64,
-        /// The session as it is now.
-        current: Session,
-    },
-    /// A session's expiry was changed.
-    ExpiryChanged {
-        /// The session.
-        session_id: String,
-        /// Its new expiry.
-        expires_at: DateTime<Utc>,
-        /// What was done.
-        change: ExpiryChange,
-    },
-    /// Sessions were deleted.
-    Deleted {
-        /// The single session deleted, if the request named one.
-        session_id: Option<String>,
-        /// The user whose sessions were deleted, if the request named one.
-        user_id: Option<String>,
-        /// How many rows went.
-        count: u64,
-    },
-    /// A purge started; `total` expired rows are to go.
-    PurgeStarted {
-        /// Expired rows when the purge started.
-        total: u64,
-    },
-    /// A purge batch finished.
-    PurgeProgress {
-        /// Rows removed so far.
-        removed: u64,
-    },
-    /// A purge finished.
-    PurgeDone {
-        /// Rows removed.
-        removed: u64,
-    },
-    /// Statistics for the overview.
-    Stats(Box<Stats>),
-    /// A request failed; the app keeps working.
-    Failed {
-        /// What was being done.
-        context: String,
-        /// Why it failed.
-        message: String,
     },
 }
 
@@ -316,7 +83,7 @@ impl Worker {
             .name(THREAD_NAME.to_owned())
             .spawn(move || {
                 let mut state = WorkerState {
-                    manager: None,
+                    opened: None,
                     generation: current,
                     counts: count_tx,
                 };
@@ -349,6 +116,13 @@ impl Worker {
         self.responses.try_recv().ok()
     }
 
+    /// Waits up to `timeout` for the next response (for tests and scripts; the
+    /// app never waits).
+    #[must_use]
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Response> {
+        self.responses.recv_timeout(timeout).ok()
+    }
+
     /// Tells the worker that table requests older than `generation` are stale,
     /// so it skips them instead of running them.
     pub fn set_generation(&self, generation: u64) {
@@ -357,7 +131,7 @@ impl Worker {
 }
 
 struct WorkerState {
-    manager: Option<SessionManager>,
+    opened: Option<Opened>,
     generation: Arc<AtomicU64>,
     counts: Sender<CountJob>,
 }
@@ -384,7 +158,7 @@ fn run_counts(jobs: &Receiver<CountJob>, generation: &AtomicU64, send: impl Fn(R
                 generation: job_generation,
                 count,
             },
-            Err(error) => failed("counting sessions", error),
+            Err(error) => failed(Op::Count, error),
         };
         if !send(response) {
             return;
@@ -392,9 +166,9 @@ fn run_counts(jobs: &Receiver<CountJob>, generation: &AtomicU64, send: impl Fn(R
     }
 }
 
-fn failed(context: impl Into<String>, error: impl std::fmt::Display) -> Response {
+fn failed(op: Op, error: impl std::fmt::Display) -> Response {
     Response::Failed {
-        context: context.into(),
+        op,
         message: error.to_string(),
     }
 }
@@ -406,15 +180,17 @@ impl WorkerState {
 
     /// Runs one request; false when the UI has gone away.
     fn handle(&mut self, request: Request, send: &impl Fn(Response) -> bool) -> bool {
-        if let Request::Connect { url } = request {
-            return send(self.connect(url));
+        if let Request::Connect { url, read_only } = request {
+            return send(self.connect(url, read_only));
         }
-        let Some(manager) = self.manager.clone() else {
+        let Some(opened) = &self.opened else {
             return send(failed(
-                "no database",
+                Op::NotConnected,
                 "not connected; pick a database in the connection bar",
             ));
         };
+        let manager = opened.manager.clone();
+        let read_only = opened.read_only;
         let response = match request {
             Request::Connect { .. } => return true,
             Request::Count { generation, filter } => {
@@ -424,7 +200,7 @@ impl WorkerState {
                     .send(CountJob::Count { generation, filter })
                     .is_err()
                 {
-                    failed("counting sessions", "the count thread has stopped")
+                    failed(Op::Count, "the count thread has stopped")
                 } else {
                     return true;
                 }
@@ -448,7 +224,7 @@ impl WorkerState {
                         rows: rows.into_iter().map(Row::from_listed).collect(),
                         elapsed: started.elapsed(),
                     },
-                    Err(error) => failed("loading sessions", error),
+                    Err(error) => failed(Op::LoadPage, error),
                 }
             }
             Request::Get { session_id } => get(&manager, session_id),
@@ -456,90 +232,145 @@ impl WorkerState {
                 session_id,
                 data,
                 expected_version,
-            } => save(&manager, &session_id, data, expected_version),
-            Request::SetExpiry { session_id, change } => set_expiry(&manager, &session_id, change),
-            Request::Delete { session_id } => {
-                match parse_id(&session_id).and_then(|id| Ok(manager.delete(&id)?)) {
-                    Ok(deleted) => Response::Deleted {
-                        session_id: Some(session_id),
-                        user_id: None,
-                        count: u64::from(deleted),
+            } => save(&manager, session_id, data, expected_version, read_only),
+            Request::SetExpiry { session_id, change } => {
+                match manager.change_expiry(&session_id, change) {
+                    Ok(expires_at) => Response::ExpiryChanged {
+                        session_id,
+                        expires_at,
+                        change,
                     },
-                    Err(error) => failed("deleting the session", error),
+                    Err(error) => write_failed(Op::ChangeExpiry(change), error, read_only),
                 }
             }
-            Request::DeleteUser { user_id } => match manager.delete_for_user(&user_id) {
-                Ok(count) => Response::Deleted {
-                    session_id: None,
-                    user_id: Some(user_id),
-                    count,
+            Request::Delete { session_id } => match manager.delete(&session_id) {
+                Ok(existed) => Response::Deleted {
+                    session_id,
+                    existed,
                 },
-                Err(error) => failed(format!("deleting the sessions of {user_id}"), error),
+                Err(error) => write_failed(Op::Delete, error, read_only),
             },
-            Request::Purge => {
-                let expired = SessionFilter {
-                    status: Status::Expired,
-                    ..SessionFilter::default()
-                };
-                match manager.count(&expired) {
-                    Ok(total) => {
-                        if !send(Response::PurgeStarted { total }) {
-                            return false;
-                        }
-                    }
-                    Err(error) => return send(failed("counting expired sessions", error)),
-                }
-                let result =
-                    manager.purge_expired_with(shared_model::DEFAULT_PURGE_BATCH, |removed| {
-                        send(Response::PurgeProgress { removed });
-                    });
-                match result {
-                    Ok(removed) => Response::PurgeDone { removed },
-                    Err(error) => failed("purging expired sessions", error),
-                }
-            }
+            Request::DeleteUser { user_id } => match manager.delete_for_user(&user_id) {
+                Ok(count) => Response::DeletedUser { user_id, count },
+                Err(error) => write_failed(Op::DeleteUser, error, read_only),
+            },
+            Request::Purge => return purge(&manager, read_only, send),
             Request::Stats => match manager.stats(STATS_HOURS, STATS_TOP_USERS) {
                 Ok(stats) => Response::Stats(Box::new(stats)),
-                Err(error) => failed("loading statistics", error),
+                Err(error) => failed(Op::Stats, error),
             },
+            Request::CountMatching { action, filter } => match manager.count(&filter) {
+                Ok(count) => Response::MatchingCounted {
+                    action,
+                    filter,
+                    count,
+                },
+                Err(error) => failed(Op::CountMatching(action), error),
+            },
+            Request::Bulk {
+                action,
+                filter,
+                cancel,
+            } => {
+                let progress = |done| {
+                    // Progress is best effort; the UI may have gone.
+                    send(Response::BulkProgress { action, done }) && !cancel.load(Ordering::Relaxed)
+                };
+                let result = match action {
+                    BulkAction::Expire => manager.expire_matching(&filter, BULK_BATCH, progress),
+                    BulkAction::Delete => manager.delete_matching(&filter, BULK_BATCH, progress),
+                };
+                match result {
+                    Ok(done) => Response::BulkDone {
+                        action,
+                        done,
+                        cancelled: cancel.load(Ordering::Relaxed),
+                    },
+                    Err(error) => write_failed(Op::Bulk(action), error, read_only),
+                }
+            }
+            Request::Export {
+                filter,
+                format,
+                masking,
+                path,
+                cancel,
+            } => export_to_file(
+                &ExportJob {
+                    manager: &manager,
+                    filter: &filter,
+                    format,
+                    masking: &masking,
+                    path,
+                    cancel: &cancel,
+                },
+                send,
+            ),
+            Request::History { scope } => {
+                let events = match &scope {
+                    HistoryScope::Session(id) => manager.events_of_session(id, HISTORY_LIMIT),
+                    HistoryScope::User(user) => manager.events_of_user(user, HISTORY_LIMIT),
+                };
+                match events {
+                    Ok(events) => Response::History { scope, events },
+                    Err(error) => failed(Op::History, error),
+                }
+            }
         };
         send(response)
     }
 
-    fn connect(&mut self, url: String) -> Response {
-        // Two connections: one for this thread, one for the count thread.
-        match config::open_existing(&url, 2) {
-            Ok((db, pending_migrations)) => {
-                let response = Response::Connected {
+    fn connect(&mut self, url: DatabaseUrl, read_only: bool) -> Response {
+        let options = OpenOptions {
+            read_only,
+            // One connection for this thread, one for the count thread.
+            connections: 2,
+            actor: Actor::Inspector,
+        };
+        match open(url.expose(), options) {
+            Ok(opened) => {
+                let db = opened.manager.database();
+                let info = ConnectionInfo {
                     display_url: db.display_url().to_owned(),
                     backend: db.backend(),
                     url,
-                    pending_migrations,
+                    read_only: opened.read_only,
+                    device_columns: opened.schema.device_columns,
+                    events_table: opened.schema.events_table,
+                    warnings: opened.schema.warnings(),
                 };
-                let manager = SessionManager::new(db);
-                if self.counts.send(CountJob::Use(manager.clone())).is_err() {
-                    return failed("opening the database", "the count thread has stopped");
+                if self
+                    .counts
+                    .send(CountJob::Use(opened.manager.clone()))
+                    .is_err()
+                {
+                    return failed(Op::Connect, "the count thread has stopped");
                 }
-                self.manager = Some(manager);
-                response
+                self.opened = Some(opened);
+                Response::Connected(info)
             }
-            Err(error) => {
-                // Keep working on the previous database, if any.
-                Response::ConnectFailed {
-                    url,
-                    message: error.to_string(),
-                }
-            }
+            // Keep working on the previous database, if any.
+            Err(error) => Response::ConnectFailed {
+                url,
+                message: error.to_string(),
+            },
         }
     }
 }
 
-fn get(manager: &SessionManager, session_id: String) -> Response {
-    let id = match parse_id(&session_id) {
-        Ok(id) => id,
-        Err(error) => return failed("loading the session", error),
+/// A write that failed; on a read-only connection the message says that the
+/// connection refused it.
+fn write_failed(op: Op, error: impl std::fmt::Display, read_only: bool) -> Response {
+    let message = if read_only {
+        format!("{error} (the database is open read-only: untick Read-only to make changes)")
+    } else {
+        error.to_string()
     };
-    match manager.get(&id) {
+    Response::Failed { op, message }
+}
+
+fn get(manager: &SessionManager, session_id: SessionId) -> Response {
+    match manager.get(&session_id) {
         Ok(session) => Response::Loaded {
             session_id,
             session: session.map(Ok),
@@ -548,76 +379,132 @@ fn get(manager: &SessionManager, session_id: String) -> Response {
             session_id,
             session: Some(Err(corrupt.reason)),
         },
-        Err(error) => failed("loading the session", error),
+        Err(error) => failed(Op::Load, error),
     }
 }
 
 fn save(
     manager: &SessionManager,
-    session_id: &str,
+    session_id: SessionId,
     data: SessionData,
     expected_version: i64,
+    read_only: bool,
 ) -> Response {
-    let id = match parse_id(session_id) {
-        Ok(id) => id,
-        Err(error) => return failed("saving the session", error),
-    };
-    match manager.replace_data(&id, data.clone(), expected_version) {
+    match manager.replace_data(&session_id, data.clone(), expected_version) {
         Ok(session) => Response::Saved { session },
         Err(ModelError::Conflict { expected, current }) => Response::Conflict {
             mine: data,
             expected_version: expected,
             current: *current,
         },
-        Err(error) => failed("saving the session", error),
+        Err(error) => write_failed(Op::Save, error, read_only),
     }
 }
 
-fn set_expiry(manager: &SessionManager, session_id: &str, change: ExpiryChange) -> Response {
-    let context = match change {
-        ExpiryChange::Now => "expiring the session",
-        ExpiryChange::ExtendMinutes(_) => "extending the session",
+fn purge(manager: &SessionManager, read_only: bool, send: &impl Fn(Response) -> bool) -> bool {
+    let expired = SessionFilter {
+        status: Status::Expired,
+        ..SessionFilter::default()
     };
-    match parse_id(session_id).and_then(|id| change_expiry(manager, &id, change)) {
-        Ok(expires_at) => Response::ExpiryChanged {
-            session_id: session_id.to_owned(),
-            expires_at,
-            change,
-        },
-        Err(error) => failed(context, error),
-    }
-}
-
-/// Expires a session now or extends it, and returns its new expiry.
-///
-/// Expiring a session that has already expired keeps its expiry (it is not
-/// moved later to "now"); extending an expired session counts from now.
-/// Corrupt rows can be expired and extended too: only the expiry is read.
-///
-/// # Errors
-///
-/// [`Error::NotFound`] when the session does not exist; database errors.
-pub fn change_expiry(
-    manager: &SessionManager,
-    id: &shared_model::SessionId,
-    change: ExpiryChange,
-) -> crate::Result<DateTime<Utc>> {
-    let current = match manager.get(id) {
-        Ok(Some(session)) => session.expires_at,
-        Ok(None) => return Err(Error::NotFound(id.to_string())),
-        Err(ModelError::CorruptData(corrupt)) => corrupt.expires_at,
-        Err(error) => return Err(error.into()),
-    };
-    let now = manager.now();
-    let expires_at = match change {
-        ExpiryChange::Now => current.min(now),
-        ExpiryChange::ExtendMinutes(minutes) => {
-            current.max(now) + chrono::Duration::minutes(i64::from(minutes))
+    match manager.count(&expired) {
+        Ok(total) => {
+            if !send(Response::PurgeStarted { total }) {
+                return false;
+            }
         }
+        Err(error) => return send(failed(Op::Purge, error)),
+    }
+    let result = manager.purge_expired_with(shared_model::DEFAULT_PURGE_BATCH, |removed| {
+        send(Response::PurgeProgress { removed });
+    });
+    send(match result {
+        Ok(removed) => Response::PurgeDone { removed },
+        Err(error) => write_failed(Op::Purge, error, read_only),
+    })
+}
+
+/// An export's parameters.
+struct ExportJob<'a> {
+    manager: &'a SessionManager,
+    filter: &'a SessionFilter,
+    format: ExportFormat,
+    masking: &'a Masking,
+    path: PathBuf,
+    cancel: &'a AtomicBool,
+}
+
+/// The file an export writes before it is complete.
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    path.with_file_name(name)
+}
+
+/// Exports to `<path>.part`, then renames it to `path`: a cancelled or failed
+/// export leaves no file and never replaces an existing one.
+fn export_to_file(job: &ExportJob<'_>, send: &impl Fn(Response) -> bool) -> Response {
+    let partial = partial_path(&job.path);
+    let written = File::create(&partial)
+        .map_err(crate::Error::from)
+        .and_then(|file| {
+            let mut out = BufWriter::new(file);
+            let written = export(
+                job.manager,
+                job.filter,
+                job.format,
+                job.masking,
+                &mut out,
+                |written| {
+                    send(Response::ExportProgress { written })
+                        && !job.cancel.load(Ordering::Relaxed)
+                },
+            )?;
+            out.flush()?;
+            Ok(written)
+        });
+    let cancelled = job.cancel.load(Ordering::Relaxed);
+    let result = written.and_then(|written| {
+        if !cancelled {
+            std::fs::rename(&partial, &job.path)?;
+        }
+        Ok(written)
+    });
+    // A cancelled or failed export keeps nothing.
+    let leftover = if cancelled || result.is_err() {
+        match std::fs::remove_file(&partial) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Some(format!(
+                "; {} could not be removed: {error}",
+                partial.display()
+            )),
+            _ => None,
+        }
+    } else {
+        None
     };
-    match manager.set_expiry(id, expires_at) {
-        Ok(()) => Ok(expires_at),
-        Err(ModelError::Gone(_)) => Err(Error::NotFound(id.to_string())),
-        Err(error) => Err(error.into()),
+    match (result, leftover) {
+        (Ok(written), None) => Response::ExportDone {
+            path: job.path.clone(),
+            written,
+            cancelled,
+        },
+        (Ok(_), Some(leftover)) => failed(Op::Export, format!("cancelled{leftover}")),
+        (Err(error), leftover) => failed(
+            Op::Export,
+            format!("{error}{}", leftover.unwrap_or_default()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partial_path;
+    use std::path::Path;
+
+    #[test]
+    fn the_partial_file_sits_next_to_the_target() {
+        assert_eq!(
+            partial_path(Path::new("/tmp/out/sessions.csv")),
+            Path::new("/tmp/out/sessions.csv.part")
+        );
     }
 }

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use common::{data, short, Fixture};
 use egui::accesskit::Role;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::Harness;
 use serde_json::json;
+use session_inspector::messages::RowId;
+use session_inspector::settings::{Settings, SETTINGS_KEY};
 use session_inspector::{AppOptions, InitialSelection, InspectorApp};
 use shared_model::SessionFilter;
 
@@ -49,11 +51,11 @@ fn run_until(harness: &mut App, what: &str, condition: impl Fn(&App) -> bool) {
 }
 
 fn shows(harness: &App, label: &str) -> bool {
-    harness.query_by_label(label).is_some()
+    harness.query_all_by_label(label).next().is_some()
 }
 
 fn shows_containing(harness: &App, text: &str) -> bool {
-    harness.query_by_label_contains(text).is_some()
+    harness.query_all_by_label_contains(text).next().is_some()
 }
 
 /// Opens the fixture's database and waits for the table.
@@ -292,6 +294,29 @@ fn extend_moves_the_expiry_later(db: &TestDatabase) {
     });
     let stored = fixture.stored(session).unwrap();
     assert!(stored.expires_at > chrono::Utc::now() + chrono::Duration::minutes(29));
+    assert!(
+        shows_containing(
+            &harness,
+            "next write to this session slides its expiry again"
+        ),
+        "the UI says the app moves it again"
+    );
+
+    // A later expiry is extended from itself: Extend never shortens.
+    let later = &fixture.alice[1];
+    select(&mut harness, later);
+    click(&mut harness, "⏩ Extend");
+    run_until(&mut harness, "the second extension", |h| {
+        shows_containing(h, &format!("Extended session {}", later.id.short()))
+    });
+    let stored = fixture.stored(later).unwrap();
+    assert!(
+        stored.expires_at
+            >= later.expires_at + chrono::Duration::minutes(30) - chrono::Duration::seconds(1),
+        "{} is not 30 min after {}",
+        stored.expires_at,
+        later.expires_at
+    );
 }
 
 fn delete_asks_first_then_removes_the_session(db: &TestDatabase) {
@@ -396,9 +421,9 @@ fn refresh_picks_up_changes_and_highlights_them(db: &TestDatabase) {
         .replace_data(&fixture.bob.id, data(json!({"cart": []})), 1)
         .unwrap();
     harness.key_press(egui::Key::F5);
-    let bob = fixture.bob.id.to_string();
+    let bob = fixture.bob.id;
     run_until(&mut harness, "bob's row to be marked changed", |h| {
-        h.state().state().table.changed.contains(&bob)
+        h.state().state().table.is_changed(bob)
     });
     assert_eq!(
         h_changed(&harness),
@@ -461,7 +486,7 @@ fn an_unreachable_database_is_reported_and_the_app_keeps_working() {
 }
 
 #[test]
-fn pending_migrations_are_reported_not_run() {
+fn a_database_without_a_sessions_table_is_refused_not_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("foreign.sqlite");
     {
@@ -472,8 +497,8 @@ fn pending_migrations_are_reported_not_run() {
             .unwrap();
     }
     let mut harness = open(path.to_str().unwrap());
-    run_until(&mut harness, "the pending-migrations warning", |h| {
-        shows_containing(h, "pending migration")
+    run_until(&mut harness, "the refusal", |h| {
+        shows_containing(h, "there is no sessions table")
     });
     use diesel::{Connection, RunQueryDsl};
     let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
@@ -529,31 +554,17 @@ fn sorting_by_expiry_puts_the_soonest_last_or_first(db: &TestDatabase) {
         h.state().state().table.sort.key == shared_model::SortKey::ExpiresAt
             && h.state().state().table.showed_rows
     });
-    let first = harness
-        .state()
-        .state()
-        .table
-        .row(0)
-        .unwrap()
-        .session_id
-        .clone();
+    let first = harness.state().state().table.row(0).unwrap().row_id.clone();
     // Newest expiry first: alice's 60-minute session.
-    assert_eq!(first, fixture.alice[1].id.to_string());
+    assert_eq!(first, RowId::Session(fixture.alice[1].id));
     click(&mut harness, "Expires ⏷");
     run_until(&mut harness, "the order to flip", |h| {
         !h.state().state().table.sort.descending && h.state().state().table.showed_rows
     });
-    let first = harness
-        .state()
-        .state()
-        .table
-        .row(0)
-        .unwrap()
-        .session_id
-        .clone();
+    let first = harness.state().state().table.row(0).unwrap().row_id.clone();
     assert_eq!(
         first,
-        fixture.carol[1].id.to_string(),
+        RowId::Session(fixture.carol[1].id),
         "the longest expired first"
     );
 }
@@ -634,9 +645,14 @@ fn persisted_recent_connections_lose_their_passwords() {
     );
     let mut saved = MemoryStorage::default();
     eframe::App::save(harness.state_mut(), &mut saved);
-    let persisted: Vec<String> = eframe::get_value(&saved, "recent-connections").unwrap();
+    let persisted: Settings = eframe::get_value(&saved, SETTINGS_KEY).unwrap();
+    let persisted = persisted.recent_connections;
     assert!(!persisted.concat().contains("hunter2"), "{persisted:?}");
     assert!(!persisted.concat().contains("k2"), "{persisted:?}");
+    assert!(
+        !saved.0.contains_key("recent-connections"),
+        "the old key is read once, not written back"
+    );
 }
 
 #[test]
@@ -699,10 +715,695 @@ fn auto_refresh_picks_up_changes_by_itself() {
         .manager
         .replace_data(&fixture.bob.id, data(json!({"cart": ["refreshed"]})), 1)
         .unwrap();
-    let bob = fixture.bob.id.to_string();
+    let bob = fixture.bob.id;
     run_until(&mut harness, "bob's row to be highlighted", |h| {
-        h.state().state().table.changed.contains(&bob)
+        h.state().state().table.is_changed(bob)
     });
+}
+
+// ---------------------------------------------------------------------------
+// Issue 11: masking, device columns, history, find by cookie, bulk actions,
+// export and read-only mode.
+
+fn is_enabled(harness: &App, label: &str) -> bool {
+    !harness.get_by_label(label).accesskit_node().is_disabled()
+}
+
+/// Bob's data with secrets in it, stored before the app opens.
+fn give_bob_secrets(fixture: &Fixture) -> shared_model::SessionData {
+    let secrets = data(json!({
+        "cart": ["mug"],
+        "password": "hunter2",
+        "oauth": {"access_token": "tok-123", "scope": "read"}
+    }));
+    fixture
+        .manager
+        .replace_data(&fixture.bob.id, secrets.clone(), fixture.bob.version)
+        .unwrap();
+    secrets
+}
+
+fn masked_values_are_hidden_until_revealed_and_saving_keeps_them(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let secrets = give_bob_secrets(&fixture);
+    let mut harness = open_fixture(&fixture);
+    select(&mut harness, &fixture.bob);
+    assert!(
+        shows(&harness, "password: ••••"),
+        "the tree masks the value"
+    );
+    assert!(!shows_containing(&harness, "hunter2"), "nowhere on screen");
+    assert!(
+        !editor_text(&harness).contains("hunter2"),
+        "nor in the editor"
+    );
+    assert!(!editor_text(&harness).contains("tok-123"));
+
+    click(&mut harness, "Reveal password");
+    run_until(&mut harness, "the revealed password", |h| {
+        shows(h, "password: \"hunter2\"")
+    });
+    assert!(
+        editor_text(&harness).contains("hunter2"),
+        "revealed in the editor too"
+    );
+    assert!(
+        !shows_containing(&harness, "tok-123") && !editor_text(&harness).contains("tok-123"),
+        "only that value is revealed"
+    );
+    click(&mut harness, "Hide password");
+    run_until(&mut harness, "the password masked again", |h| {
+        shows(h, "password: ••••")
+    });
+    assert!(!editor_text(&harness).contains("hunter2"));
+
+    // An edit made on the masked text keeps the secrets it did not touch.
+    let edited = editor_text(&harness).replace("\"mug\"", "\"cup\"");
+    assert_ne!(edited, editor_text(&harness));
+    set_editor_text(&mut harness, &edited);
+    click(&mut harness, "💾 Save");
+    run_until(&mut harness, "the saved message", |h| {
+        shows_containing(h, "Saved session")
+    });
+    let stored = fixture.stored(&fixture.bob).unwrap();
+    let mut expected = secrets;
+    expected.insert("cart".into(), json!(["cup"]));
+    assert_eq!(
+        stored.data, expected,
+        "•••• was not written over the secrets"
+    );
+}
+
+#[test]
+fn masking_patterns_are_configurable_and_remembered() {
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    let mut harness = open_fixture(&fixture);
+    select(&mut harness, &fixture.bob);
+    assert!(
+        shows(&harness, "0: \"mug\""),
+        "cart is not secret by default"
+    );
+    click(&mut harness, "🔒 Masking");
+    harness
+        .get_by_role_and_label(Role::TextInput, "Secret key patterns")
+        .set_text_value_accesskit("password, cart");
+    harness.run_steps(3);
+    assert!(shows(&harness, "cart: ••••"), "cart is masked now");
+    assert!(!shows_containing(&harness, "mug"));
+    assert!(!editor_text(&harness).contains("mug"));
+
+    // Masking switched off shows everything.
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Mask secret values")
+        .click();
+    harness.run_steps(3);
+    assert!(shows(&harness, "0: \"mug\""));
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Mask secret values")
+        .click();
+    harness.run_steps(3);
+
+    let mut storage = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut storage);
+    drop(harness);
+    let mut restarted = Harness::builder()
+        .with_size([1400.0, 900.0])
+        .build_eframe(|cc| {
+            InspectorApp::new(
+                &cc.egui_ctx,
+                AppOptions {
+                    database_url: fixture.url(),
+                    ..AppOptions::default()
+                },
+                Some(&storage),
+            )
+        });
+    let masking = restarted.state().state().masking.clone();
+    assert!(masking.enabled);
+    assert_eq!(masking.patterns, vec!["password", "cart"]);
+    run_until(&mut restarted, "the table", |h| {
+        shows(h, &short(&fixture.bob))
+    });
+    select(&mut restarted, &fixture.bob);
+    assert!(
+        shows(&restarted, "cart: ••••"),
+        "remembered across restarts"
+    );
+}
+
+fn device_columns_are_shown_and_the_ip_filter_narrows(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    fixture.add_devices();
+    let mut harness = open_fixture(&fixture);
+    for header in ["IP", "Browser", "Last seen", "Rem."] {
+        assert!(shows(&harness, header), "column {header}");
+    }
+    assert!(shows(&harness, "203.0.113.10"));
+    assert!(shows(&harness, "2001:db8::b"));
+    let firefox = shared_model::browser_label(Some(common::FIREFOX_LINUX));
+    assert_eq!(harness.query_all_by_label(&firefox).count(), 2);
+    assert_eq!(
+        harness.query_all_by_label("✔").count(),
+        1,
+        "only bob chose remember me"
+    );
+    harness
+        .get_by_role_and_label(Role::TextInput, "IP prefix")
+        .set_text_value_accesskit("203.0.113.");
+    run_until(&mut harness, "alice's two devices", |h| {
+        shows(h, "2 matching sessions") && !shows(h, &short(&fixture.bob))
+    });
+    for session in &fixture.alice {
+        assert!(shows(&harness, &short(session)));
+    }
+    select(&mut harness, &fixture.alice[0]);
+    assert!(shows(&harness, "IP address"), "the detail panel too");
+    assert!(shows(&harness, "no: the app's idle timeout"));
+}
+
+/// A database made by the first migration only: no device columns, no audit
+/// table. The inspector opens it, says so, and hides what it cannot show.
+fn an_older_schema_hides_device_columns_and_history(db: &TestDatabase) {
+    common::schema_from_sql_files(db, 1);
+    let database = db.database();
+    let report = database.inspect_schema().unwrap();
+    assert!(!report.device_columns && !report.events_table);
+    // Written as the first schema's app wrote rows (shared-model's create and
+    // import write the device columns whatever the schema).
+    let session_id = shared_model::SessionToken::generate().unwrap().public_id();
+    db.execute(&format!(
+        "INSERT INTO sessions (id, user_id, data, expires_at, created_at, updated_at, version) \
+         VALUES ('{session_id}', 'olga', '{{\"cart\": []}}', '2999-01-01 00:00:00', \
+         '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
+    ));
+    let session = shared_model::SessionManager::new(database)
+        .for_schema(&report)
+        .get(&session_id)
+        .unwrap()
+        .expect("the row, read with the first schema's columns");
+    let mut harness = open(db.url());
+    run_until(&mut harness, "the one session", |h| {
+        shows(h, "1 matching session") && shows(h, &short(&session))
+    });
+    assert!(
+        shows_containing(&harness, "older schema"),
+        "a warning, not a refusal"
+    );
+    assert!(!shows(&harness, "IP") && !shows(&harness, "Browser"));
+    assert!(harness
+        .query_by_role_and_label(Role::TextInput, "IP prefix")
+        .is_none());
+    harness
+        .get_by_role_and_label(Role::TextInput, "User id")
+        .set_text_value_accesskit("olga");
+    harness.run_steps(3);
+    assert!(!is_enabled(&harness, "🕘 User history"));
+    select(&mut harness, &session);
+    click(&mut harness, "History");
+    run_until(&mut harness, "the no-audit-table note", |h| {
+        shows_containing(h, "no audit table")
+    });
+}
+
+fn finding_a_session_by_its_cookie(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let token = shared_model::SessionToken::generate().unwrap();
+    let cookie = token.expose_secret().to_owned();
+    let mut session = fixture.bob.clone();
+    session.id = token.public_id();
+    session.user_id = Some("dave".into());
+    fixture
+        .manager
+        .import(std::slice::from_ref(&session))
+        .unwrap();
+    let mut harness = open(&fixture.url());
+    run_until(&mut harness, "the table", |h| {
+        shows(h, "7 matching sessions")
+    });
+    let find = |harness: &mut App, text: &str| {
+        harness
+            .get_by_role_and_label(Role::PasswordInput, "Session cookie")
+            .set_text_value_accesskit(text);
+        harness.run_steps(2);
+        click(harness, "🔍 Find by cookie");
+    };
+
+    find(&mut harness, &cookie);
+    let id = session.id.to_string();
+    run_until(&mut harness, "dave's session selected", |h| {
+        shows(h, &id) && shows_containing(h, "Found session")
+    });
+    assert_eq!(harness.state().state().selected_id(), Some(session.id));
+    assert!(shows_containing(&harness, "(dave)"));
+    assert!(
+        !shows_containing(&harness, &cookie),
+        "the cookie is never shown"
+    );
+    assert!(
+        harness.state().state().cookie_input.is_empty(),
+        "nor kept once used"
+    );
+
+    find(&mut harness, "not-a-cookie");
+    run_until(&mut harness, "the bad-token error", |h| {
+        shows_containing(h, "not a session token")
+    });
+    assert_eq!(harness.state().state().selected_id(), Some(session.id));
+
+    let unknown = shared_model::SessionToken::generate().unwrap();
+    find(&mut harness, unknown.expose_secret());
+    run_until(&mut harness, "the no-such-session error", |h| {
+        shows_containing(h, "no session has this cookie")
+    });
+}
+
+/// Imports `count` active sessions of `user`.
+fn add_sessions(fixture: &Fixture, user: &str, count: usize) {
+    let now = chrono::Utc::now();
+    let rows: Vec<shared_model::Session> = (0..count)
+        .map(|i| {
+            let mut session = fixture.bob.clone();
+            session.id = shared_model::SessionToken::generate().unwrap().public_id();
+            session.user_id = Some(user.to_owned());
+            session.created_at = now - chrono::Duration::minutes(30 + i as i64);
+            session.updated_at = session.created_at;
+            session
+        })
+        .collect();
+    fixture.manager.import(&rows).unwrap();
+}
+
+fn count_of(fixture: &Fixture, user: &str, status: shared_model::Status) -> u64 {
+    fixture
+        .manager
+        .count(&SessionFilter {
+            user_id: Some(user.to_owned()),
+            status,
+            ..SessionFilter::default()
+        })
+        .unwrap()
+}
+
+fn bulk_expire_asks_for_the_count_then_expires_exactly_the_matching(db: &TestDatabase) {
+    use shared_model::Status;
+    let fixture = Fixture::new(db);
+    add_sessions(&fixture, "bulk", 120);
+    let mut harness = open(&fixture.url());
+    run_until(&mut harness, "the table", |h| {
+        shows(h, "126 matching sessions")
+    });
+    harness
+        .get_by_role_and_label(Role::TextInput, "User id")
+        .set_text_value_accesskit("bulk");
+    run_until(&mut harness, "the bulk user's sessions", |h| {
+        shows(h, "120 matching sessions")
+    });
+    click(&mut harness, "⏹ Expire all matching…");
+    wait_for_dialog(&mut harness, "Expire all 120 matching sessions?");
+    assert!(shows_containing(&harness, "Filter: user bulk"));
+    assert!(
+        !is_enabled(&harness, "Expire 120 sessions"),
+        "the count must be typed"
+    );
+    harness
+        .get_by_role_and_label(Role::TextInput, "Type the count to confirm")
+        .set_text_value_accesskit("12");
+    harness.run_steps(2);
+    assert!(
+        !is_enabled(&harness, "Expire 120 sessions"),
+        "a wrong count"
+    );
+    click(&mut harness, "Expire 120 sessions");
+    harness.run_steps(5);
+    assert_eq!(
+        count_of(&fixture, "bulk", Status::Active),
+        120,
+        "nothing ran"
+    );
+    harness
+        .get_by_role_and_label(Role::TextInput, "Type the count to confirm")
+        .set_text_value_accesskit("120");
+    harness.run_steps(2);
+    assert!(is_enabled(&harness, "Expire 120 sessions"));
+    click(&mut harness, "Expire 120 sessions");
+    run_until(&mut harness, "the bulk result", |h| {
+        shows(h, "Expired 120 matching session(s)")
+    });
+    assert_eq!(count_of(&fixture, "bulk", Status::Active), 0);
+    assert_eq!(
+        count_of(&fixture, "bulk", Status::All),
+        120,
+        "expired, not deleted"
+    );
+    assert_eq!(
+        count_of(&fixture, "alice", Status::Active),
+        2,
+        "others untouched"
+    );
+    let audited = common::events(db)
+        .iter()
+        .filter(|event| event.starts_with("admin_expire inspector"))
+        .count();
+    assert_eq!(audited, 120, "audited as the inspector");
+}
+
+fn bulk_delete_of_a_few_sessions_needs_no_typing(db: &TestDatabase) {
+    use shared_model::Status;
+    let fixture = Fixture::new(db);
+    let mut harness = open_fixture(&fixture);
+    harness
+        .get_by_role_and_label(Role::TextInput, "User id")
+        .set_text_value_accesskit("alice");
+    run_until(&mut harness, "alice's sessions", |h| {
+        shows(h, "2 matching sessions")
+    });
+    click(&mut harness, "🗑 Delete all matching…");
+    wait_for_dialog(&mut harness, "Delete all 2 matching sessions?");
+    assert!(harness
+        .query_by_role_and_label(Role::TextInput, "Type the count to confirm")
+        .is_none());
+    click(&mut harness, "Cancel");
+    harness.run_steps(3);
+    assert_eq!(
+        count_of(&fixture, "alice", Status::All),
+        2,
+        "cancel deletes nothing"
+    );
+    click(&mut harness, "🗑 Delete all matching…");
+    wait_for_dialog(&mut harness, "Delete all 2 matching sessions?");
+    click(&mut harness, "Delete 2 sessions");
+    run_until(&mut harness, "the bulk result", |h| {
+        shows(h, "Deleted 2 matching session(s)") && shows(h, "0 matching sessions")
+    });
+    assert_eq!(count_of(&fixture, "alice", Status::All), 0);
+    assert_eq!(fixture.count_all(), 4);
+}
+
+/// The worker stops a bulk action after the batch in which it was cancelled;
+/// the batches done stay done.
+#[test]
+fn a_cancelled_bulk_action_stops_after_its_batch() {
+    use session_inspector::messages::{BulkAction, DatabaseUrl, Request, Response, BULK_BATCH};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let db = TestDatabase::sqlite();
+    let fixture = Fixture::new(&db);
+    add_sessions(&fixture, "many", 2 * BULK_BATCH as usize + 10);
+    let worker = session_inspector::worker::Worker::spawn(|| {}).unwrap();
+    let next = || {
+        worker
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a response")
+    };
+    worker.send(Request::Connect {
+        url: DatabaseUrl::new(fixture.url()),
+        read_only: false,
+    });
+    assert!(matches!(next(), Response::Connected(_)));
+    // Cancelled before it starts: the first batch still runs, then it stops.
+    let cancel = Arc::new(AtomicBool::new(true));
+    worker.send(Request::Bulk {
+        action: BulkAction::Delete,
+        filter: SessionFilter {
+            user_id: Some("many".into()),
+            ..SessionFilter::default()
+        },
+        cancel: Arc::clone(&cancel),
+    });
+    let done = loop {
+        match next() {
+            Response::BulkProgress { .. } => {}
+            Response::BulkDone {
+                done, cancelled, ..
+            } => {
+                assert!(cancelled);
+                break done;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(done, u64::from(BULK_BATCH), "one batch, then it stopped");
+    assert_eq!(
+        count_of(&fixture, "many", shared_model::Status::All),
+        2 * u64::from(BULK_BATCH) + 10 - done,
+        "what was reported is what went"
+    );
+}
+
+fn export_writes_the_filtered_sessions_masked(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    give_bob_secrets(&fixture);
+    let mut harness = open_fixture(&fixture);
+    let dir = tempfile::tempdir().unwrap();
+
+    let csv_path = dir.path().join("all.csv");
+    click(&mut harness, "⬇ Export…");
+    wait_for_dialog(&mut harness, "Export sessions");
+    harness
+        .get_by_role_and_label(Role::TextInput, "File")
+        .set_text_value_accesskit(csv_path.to_str().unwrap());
+    harness.run_steps(2);
+    click(&mut harness, "⬇ Export");
+    run_until(&mut harness, "the export result", |h| {
+        shows_containing(h, "Exported 6 session(s) to")
+    });
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let mut ids: Vec<String> = records.iter().map(|r| r[column("id")].to_owned()).collect();
+    let mut expected: Vec<String> = fixture
+        .alice
+        .iter()
+        .chain(&fixture.carol)
+        .chain([&fixture.bob, &fixture.anonymous])
+        .map(|s| s.id.to_string())
+        .collect();
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let bob = records
+        .iter()
+        .find(|r| r[column("id")] == fixture.bob.id.to_string())
+        .unwrap();
+    assert!(
+        bob[column("data")].contains("••••"),
+        "{:?}",
+        &bob[column("data")]
+    );
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        !text.contains("hunter2") && !text.contains("tok-123"),
+        "masked"
+    );
+
+    // NDJSON of the filtered set.
+    harness
+        .get_by_role_and_label(Role::TextInput, "User id")
+        .set_text_value_accesskit("alice");
+    run_until(&mut harness, "alice's sessions", |h| {
+        shows(h, "2 matching sessions")
+    });
+    let ndjson_path = dir.path().join("alice.ndjson");
+    click(&mut harness, "⬇ Export…");
+    wait_for_dialog(&mut harness, "Export sessions");
+    click(&mut harness, "NDJSON");
+    harness
+        .get_by_role_and_label(Role::TextInput, "File")
+        .set_text_value_accesskit(ndjson_path.to_str().unwrap());
+    harness.run_steps(2);
+    click(&mut harness, "⬇ Export");
+    run_until(&mut harness, "the second export", |h| {
+        shows_containing(h, "Exported 2 session(s) to")
+    });
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&ndjson_path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line["user_id"], json!("alice"));
+        assert!(line["data"].is_object());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "no partial files: {leftovers:?}");
+}
+
+fn read_only_disables_writes_and_the_connection_refuses_them(db: &TestDatabase) {
+    use session_inspector::messages::{BulkAction, ExpiryChange};
+    use session_inspector::ui::Command;
+    let fixture = Fixture::new(db);
+    let mut harness = open_with(AppOptions {
+        database_url: fixture.url(),
+        read_only: true,
+        ..AppOptions::default()
+    });
+    run_until(&mut harness, "the table", |h| {
+        shows(h, "6 matching sessions") && shows(h, "🔒 read-only")
+    });
+    let before = fixture.snapshot();
+    let bob = &fixture.bob;
+    select(&mut harness, bob);
+    let writes = [
+        "⏹ Expire now",
+        "⏩ Extend",
+        "🗑 Delete…",
+        "🗑 Delete all of bob…",
+        "⏹ Expire all matching…",
+        "🗑 Delete all matching…",
+        "🗑 Purge expired…",
+        "💾 Save",
+    ];
+    for label in writes {
+        assert!(!is_enabled(&harness, label), "{label} is enabled");
+    }
+    assert!(is_enabled(&harness, "⬇ Export…"), "reading is fine");
+    harness.get_by_label("⏹ Expire now").hover();
+    run_until(&mut harness, "the tooltip saying why", |h| {
+        shows_containing(h, "the database was opened read-only")
+    });
+    // Delete on the keyboard is a write too.
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    harness.key_press(egui::Key::Delete);
+    harness.run_steps(5);
+    assert!(!shows(&harness, "Delete this session?"));
+
+    // A write attempted anyway is refused by the connection itself.
+    let ctx = harness.ctx.clone();
+    harness
+        .state_mut()
+        .run_command(&ctx, Command::SetExpiry(ExpiryChange::ExpireNow));
+    run_until(&mut harness, "the refused expiry", |h| {
+        shows_containing(h, "expiring the session:") && shows_containing(h, "read-only")
+    });
+    harness
+        .state_mut()
+        .run_command(&ctx, Command::AskBulk(BulkAction::Delete));
+    wait_for_dialog(&mut harness, "Delete all 6 matching sessions?");
+    harness.state_mut().run_command(&ctx, Command::Confirmed);
+    run_until(&mut harness, "the refused bulk delete", |h| {
+        shows_containing(h, "deleting the matching sessions:")
+    });
+    assert_eq!(fixture.snapshot(), before, "nothing was written");
+    assert!(fixture.stored(bob).unwrap().expires_at > chrono::Utc::now());
+
+    // Unticking Read-only reopens the database writable.
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Read-only")
+        .click();
+    run_until(&mut harness, "the writable database", |h| {
+        !shows(h, "🔒 read-only") && is_enabled(h, "⏹ Expire now")
+    });
+    click(&mut harness, "⏹ Expire now");
+    run_until(&mut harness, "the expired message", |h| {
+        shows_containing(h, "Expired session")
+    });
+    assert!(fixture.stored(bob).unwrap().expires_at <= chrono::Utc::now());
+}
+
+fn the_history_shows_a_sessions_events_and_a_users(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    // The web app signs alice in on a new device (audited as the app).
+    let app = fixture.manager.clone().with_audit(shared_model::Actor::App);
+    let client = shared_model::Client::new(
+        Some("203.0.113.50".parse().unwrap()),
+        Some(common::FIREFOX_LINUX),
+    );
+    let token = shared_model::SessionToken::generate().unwrap();
+    let login = app
+        .create(
+            &token,
+            shared_model::NewSession {
+                user_id: Some("alice"),
+                client: Some(&client),
+                ..shared_model::NewSession::expiring(
+                    chrono::Utc::now() + chrono::Duration::hours(1),
+                )
+            },
+        )
+        .unwrap();
+    let mut harness = open(&fixture.url());
+    run_until(&mut harness, "the table", |h| {
+        shows(h, "7 matching sessions")
+    });
+    select(&mut harness, &fixture.bob);
+    click(&mut harness, "⏩ Extend");
+    run_until(&mut harness, "the extended message", |h| {
+        shows_containing(h, "Extended session")
+    });
+    click(&mut harness, "History");
+    run_until(&mut harness, "bob's timeline", |h| {
+        shows(h, "admin_extend") && shows(h, "by inspector")
+    });
+    assert!(!shows(&harness, "login"), "only bob's session's events");
+
+    harness
+        .get_by_role_and_label(Role::TextInput, "User id")
+        .set_text_value_accesskit("alice");
+    harness.run_steps(2);
+    click(&mut harness, "🕘 User history");
+    run_until(&mut harness, "alice's timeline", |h| {
+        shows(h, "History of alice") && shows(h, "login")
+    });
+    assert!(shows(&harness, "by app"));
+    assert!(shows(&harness, "203.0.113.50"), "the client's address");
+    assert!(shows(
+        &harness,
+        &shared_model::browser_label(Some(common::FIREFOX_LINUX))
+    ));
+    assert!(
+        shows(&harness, &login.id.short()),
+        "the session it happened to"
+    );
+    assert!(
+        !shows(&harness, "admin_extend"),
+        "bob's events are not alice's"
+    );
+    click(&mut harness, "✖ Close history");
+    run_until(&mut harness, "the session again", |h| {
+        h.query_by_role_and_label(Role::MultilineTextInput, "Raw JSON")
+            .is_some()
+    });
+}
+
+/// A password in the URL opens the database and is then neither shown nor
+/// remembered; toggling read-only reopens it with the password kept in memory.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_password_in_the_url_is_never_shown_or_remembered() {
+    let db = TestDatabase::postgres();
+    let fixture = Fixture::new(&db);
+    // The test server trusts local connections, so any password works.
+    let url = fixture.url().replacen("postgres@", "postgres:hunter2@", 1);
+    assert!(url.contains("hunter2"), "{url}");
+    let mut harness = open(&url);
+    run_until(&mut harness, "the table", |h| {
+        shows(h, "6 matching sessions")
+    });
+    let field = harness
+        .get_by_role_and_label(Role::TextInput, "Database")
+        .value()
+        .unwrap_or_default();
+    assert!(
+        field.contains("127.0.0.1") && !field.contains("hunter2"),
+        "{field}"
+    );
+    assert!(!shows_containing(&harness, "hunter2"));
+    harness
+        .get_by_role_and_label(Role::CheckBox, "Read-only")
+        .click();
+    run_until(&mut harness, "the read-only reconnection", |h| {
+        shows(h, "🔒 read-only") && shows(h, "6 matching sessions")
+    });
+    let mut saved = MemoryStorage::default();
+    eframe::App::save(harness.state_mut(), &mut saved);
+    assert!(!saved.0.values().any(|value| value.contains("hunter2")));
 }
 
 shared_model::backend_tests!(
@@ -722,4 +1423,80 @@ shared_model::backend_tests!(
     refresh_picks_up_changes_and_highlights_them,
     the_overview_shows_counts,
     sorting_by_expiry_puts_the_soonest_last_or_first,
+    masked_values_are_hidden_until_revealed_and_saving_keeps_them,
+    device_columns_are_shown_and_the_ip_filter_narrows,
+    an_older_schema_hides_device_columns_and_history,
+    finding_a_session_by_its_cookie,
+    bulk_expire_asks_for_the_count_then_expires_exactly_the_matching,
+    bulk_delete_of_a_few_sessions_needs_no_typing,
+    export_writes_the_filtered_sessions_masked,
+    read_only_disables_writes_and_the_connection_refuses_them,
+    the_history_shows_a_sessions_events_and_a_users,
 );
+
+/// Adds a week of alice's history to the SQLite database named by
+/// `INSPECTOR_SCREENSHOT_DB` (made by `session-inspector seed`): logins on
+/// three devices, a rotation, a revocation, a logout and two inspector
+/// changes, as the app and the inspector would write them. It is the data
+/// behind `docs/inspector-history.png`; run it by hand with `--ignored`.
+#[test]
+#[ignore = "builds the screenshot database; run by hand with INSPECTOR_SCREENSHOT_DB set"]
+fn history_screenshot_database() {
+    use chrono::Duration as Minutes;
+    use shared_model::{Actor, Client, ManualClock, NewSession, SessionToken};
+    let Some(path) = std::env::var_os("INSPECTOR_SCREENSHOT_DB") else {
+        panic!("set INSPECTOR_SCREENSHOT_DB to a seeded SQLite file");
+    };
+    let db = shared_model::Database::connect(path.to_string_lossy()).unwrap();
+    let now = chrono::Utc::now();
+    let clock = ManualClock::new(now - Minutes::days(6));
+    let app = shared_model::SessionManager::new(db)
+        .with_clock(clock.clone())
+        .with_audit(Actor::App);
+    let inspector = app.clone().with_audit(Actor::Inspector);
+    let device = |ip: &str, agent: &str| Client::new(Some(ip.parse().unwrap()), Some(agent));
+    let laptop = device("203.0.113.10", common::FIREFOX_LINUX);
+    let phone = device("198.51.100.23", common::SAFARI_IPHONE);
+    let office = device("192.0.2.44", common::CHROME_WINDOWS);
+    let login = |client: &Client, days: i64, remember: bool| {
+        let token = SessionToken::generate().unwrap();
+        app.create(
+            &token,
+            NewSession {
+                data: data(json!({"cart": [], "locale": "en-GB", "csrf_token": "5f0c9a"})),
+                user_id: Some("alice"),
+                expires_at: app.now() + Minutes::days(days),
+                timeout_seconds: remember.then_some(30 * 86_400),
+                client: Some(client),
+            },
+        )
+        .unwrap()
+    };
+    let first = login(&laptop, 30, true);
+    clock.advance(Minutes::minutes(42));
+    let laptop_id = app
+        .cycle_id(&first.id, &SessionToken::generate().unwrap())
+        .unwrap();
+    clock.advance(Minutes::days(1));
+    let on_phone = login(&phone, 1, false);
+    clock.advance(Minutes::days(2));
+    let at_work = login(&office, 1, false);
+    clock.advance(Minutes::hours(20));
+    app.revoke("alice", &at_work.id, Some(&laptop_id)).unwrap();
+    clock.advance(Minutes::hours(30));
+    app.logout(&on_phone.id).unwrap();
+    clock.set(now - Minutes::hours(3));
+    let current = inspector.get(&laptop_id).unwrap().unwrap();
+    let mut edited = current.data.clone();
+    edited.insert("cart".into(), json!(["espresso"]));
+    inspector
+        .replace_data(&laptop_id, edited, current.version)
+        .unwrap();
+    clock.set(now - Minutes::minutes(50));
+    inspector
+        .change_expiry(&laptop_id, shared_model::ExpiryChange::ExtendMinutes(60))
+        .unwrap();
+    clock.set(now - Minutes::minutes(5));
+    login(&phone, 1, false);
+    println!("alice's laptop session: {laptop_id}");
+}

@@ -1,5 +1,5 @@
-//! The connection bar: URL field, SQLite file picker, recent connections and the
-//! pending-migrations warning.
+//! The connection bar: URL field, SQLite file picker, recent connections, the
+//! read-only toggle and the schema's warnings.
 
 use egui::{Color32, RichText};
 
@@ -43,17 +43,35 @@ pub fn connection_bar_ui(ui: &mut egui::Ui, connection: &mut ConnectionState) ->
                     }
                 }
             });
+        if ui
+            .checkbox(&mut connection.read_only, "Read-only")
+            .on_hover_text(
+                "Open the database read-only: the connection itself refuses every write \
+                 (edit, expire, delete, purge). Toggling reopens the database.",
+            )
+            .changed()
+        {
+            commands.push(Command::SetReadOnly(connection.read_only));
+        }
         ui.separator();
         match (&connection.connecting, &connection.current) {
             (Some(url), _) => {
                 ui.spinner();
-                ui.label(format!("Opening {}…", shared_model::redact_url(url)));
+                ui.label(format!("Opening {}…", url.redacted()));
             }
             (None, Some(current)) => {
                 ui.label(
                     RichText::new(format!("{} · {}", current.backend, current.display_url))
                         .color(Color32::from_rgb(90, 190, 110)),
                 );
+                if current.read_only {
+                    ui.label(
+                        RichText::new("🔒 read-only")
+                            .strong()
+                            .color(ui.visuals().warn_fg_color),
+                    )
+                    .on_hover_text("Every write is refused by the database connection");
+                }
             }
             (None, None) => {
                 ui.label(RichText::new("Not connected").weak());
@@ -61,17 +79,8 @@ pub fn connection_bar_ui(ui: &mut egui::Ui, connection: &mut ConnectionState) ->
         }
     });
     if let Some(current) = &connection.current {
-        if !current.pending_migrations.is_empty() {
-            ui.label(
-                RichText::new(format!(
-                    "⚠ This database's schema has {} pending migration(s): {}. \
-                     The inspector does not migrate databases it does not own; \
-                     run the application's migrations, then reopen.",
-                    current.pending_migrations.len(),
-                    current.pending_migrations.join(", ")
-                ))
-                .color(ui.visuals().warn_fg_color),
-            );
+        for warning in &current.warnings {
+            ui.label(RichText::new(format!("⚠ {warning}")).color(ui.visuals().warn_fg_color));
         }
     }
     commands

@@ -1,49 +1,79 @@
-//! The confirmation dialog for destructive actions and the status bar.
+//! The confirmation dialog for destructive actions, the export dialog and the
+//! status bar.
 
 use egui::RichText;
 
 use super::Command;
-use crate::state::{AppState, Confirm};
+use crate::export::ExportFormat;
+use crate::messages::BulkAction;
+use crate::state::{
+    describe_filter, AppState, BulkConfirm, Confirm, ExportDialog, StatusKind,
+    TYPE_TO_CONFIRM_ABOVE,
+};
 use crate::ui::table::thousands;
 
 /// Draws the confirmation dialog for the pending destructive action, if any.
-pub fn confirm_ui(ctx: &egui::Context, confirm: Option<&Confirm>) -> Vec<Command> {
+/// `refusal`: why writes are refused (the confirm button is then disabled).
+pub fn confirm_ui(
+    ctx: &egui::Context,
+    confirm: Option<&mut Confirm>,
+    refusal: Option<&'static str>,
+) -> Vec<Command> {
     let mut commands = Vec::new();
     let Some(confirm) = confirm else {
         return commands;
     };
-    let (title, detail, action) = match confirm {
-        Confirm::DeleteSession { session_id } => (
-            "Delete this session?".to_owned(),
-            format!("Session {session_id} will be deleted; its user is logged out of it."),
-            "Delete",
-        ),
-        Confirm::DeleteUser { user_id } => (
-            format!("Delete every session of {user_id}?"),
-            format!("{user_id} will be logged out on every device."),
-            "Delete all",
-        ),
-        Confirm::Purge => (
-            "Purge expired sessions?".to_owned(),
-            "Every session whose expiry has passed will be deleted.".to_owned(),
-            "Purge",
-        ),
-    };
     let response = egui::Modal::new(egui::Id::unique("confirm-dialog")).show(ctx, |ui| {
-        ui.set_max_width(420.0);
-        ui.heading(title);
-        ui.label(detail);
-        ui.label(RichText::new("This cannot be undone.").weak());
+        ui.set_max_width(440.0);
+        let (action, can_confirm) = match confirm {
+            Confirm::DeleteSession { session_id } => {
+                ui.heading("Delete this session?");
+                ui.label(format!(
+                    "Session {session_id} will be deleted; its user is logged out of it."
+                ));
+                ("Delete".to_owned(), true)
+            }
+            Confirm::DeleteUser { user_id } => {
+                ui.heading(format!("Delete every session of {user_id}?"));
+                ui.label(format!("{user_id} will be logged out on every device."));
+                ("Delete all".to_owned(), true)
+            }
+            Confirm::Purge => {
+                ui.heading("Purge expired sessions?");
+                ui.label("Every session whose expiry has passed will be deleted.");
+                ("Purge".to_owned(), true)
+            }
+            Confirm::Bulk(bulk) => bulk_ui(ui, bulk),
+        };
+        if matches!(
+            confirm,
+            Confirm::Bulk(BulkConfirm {
+                action: BulkAction::Expire,
+                ..
+            })
+        ) {
+            ui.label(
+                RichText::new("Their users are logged out; the rows stay until purged.").weak(),
+            );
+        } else {
+            ui.label(RichText::new("This cannot be undone.").weak());
+        }
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             if ui.button("Cancel").clicked() {
                 commands.push(Command::CancelConfirm);
             }
-            if ui
-                .button(RichText::new(action).color(ui.visuals().error_fg_color))
-                .clicked()
-            {
-                commands.push(Command::Confirmed);
+            if !action.is_empty() {
+                let button =
+                    egui::Button::new(RichText::new(action).color(ui.visuals().error_fg_color));
+                let response = ui.add_enabled(can_confirm && refusal.is_none(), button);
+                let response = match refusal {
+                    Some(why) => response.on_disabled_hover_text(why),
+                    None => response,
+                };
+                if response.clicked() {
+                    commands.push(Command::Confirmed);
+                }
             }
         });
     });
@@ -53,8 +83,132 @@ pub fn confirm_ui(ctx: &egui::Context, confirm: Option<&Confirm>) -> Vec<Command
     commands
 }
 
-/// Draws the status bar: the connection, the last message or error, purge
-/// results and what the worker is doing.
+/// The body of a bulk confirmation; returns the confirm button's text (empty:
+/// none) and whether it is enabled.
+fn bulk_ui(ui: &mut egui::Ui, bulk: &mut BulkConfirm) -> (String, bool) {
+    let verb = match bulk.action {
+        BulkAction::Expire => "Expire",
+        BulkAction::Delete => "Delete",
+    };
+    let Some(count) = bulk.count else {
+        ui.heading(format!("{verb} all matching sessions?"));
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("Counting the matching sessions…");
+        });
+        return (String::new(), false);
+    };
+    ui.heading(format!(
+        "{verb} all {} matching sessions?",
+        thousands(count)
+    ));
+    ui.label(format!("Filter: {}.", describe_filter(&bulk.filter)));
+    if count == 0 {
+        ui.label("No session matches the filter: there is nothing to do.");
+        return (String::new(), false);
+    }
+    if bulk.needs_typing() {
+        ui.label(format!(
+            "More than {TYPE_TO_CONFIRM_ABOVE} sessions: type {count} to confirm."
+        ));
+        let label = ui.label("Type the count to confirm");
+        ui.add(
+            egui::TextEdit::singleline(&mut bulk.typed)
+                .hint_text(count.to_string())
+                .desired_width(120.0),
+        )
+        .labelled_by(label.id);
+    }
+    let noun = if count == 1 { "session" } else { "sessions" };
+    (
+        format!("{verb} {} {noun}", thousands(count)),
+        bulk.is_confirmed(),
+    )
+}
+
+/// Draws the export dialog, if open.
+pub fn export_dialog_ui(
+    ctx: &egui::Context,
+    dialog: Option<&mut ExportDialog>,
+    state_summary: &ExportSummary,
+) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let Some(dialog) = dialog else {
+        return commands;
+    };
+    let response = egui::Modal::new(egui::Id::unique("export-dialog")).show(ctx, |ui| {
+        ui.set_max_width(480.0);
+        ui.heading("Export sessions");
+        ui.label(format!(
+            "The sessions matching the filter ({}), newest first{}.",
+            state_summary.filter,
+            state_summary
+                .count
+                .map(|count| format!(": {}", thousands(count)))
+                .unwrap_or_default()
+        ));
+        ui.label(if state_summary.masked {
+            "Secret values are masked (••••) as the masking settings say."
+        } else {
+            "Masking is off: secret values are exported as they are."
+        });
+        ui.horizontal(|ui| {
+            ui.label("Format");
+            for (format, name) in [(ExportFormat::Csv, "CSV"), (ExportFormat::Ndjson, "NDJSON")] {
+                if ui.radio(dialog.format == format, name).clicked() && dialog.format != format {
+                    // Keep the file name's extension in step with the format.
+                    let old = dialog.format.extension();
+                    if let Some(stem) = dialog.path.strip_suffix(old) {
+                        dialog.path = format!("{stem}{}", format.extension());
+                    }
+                    dialog.format = format;
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            let label = ui.label("File");
+            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(320.0))
+                .labelled_by(label.id);
+            if ui.button("Browse…").clicked() {
+                commands.push(Command::PickExportFile);
+            }
+        });
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Cancel").clicked() {
+                commands.push(Command::CloseExport);
+            }
+            let ready = !dialog.path.trim().is_empty() && !state_summary.busy;
+            if ui
+                .add_enabled(ready, egui::Button::new("⬇ Export"))
+                .on_disabled_hover_text("Name a file (and wait for the running job)")
+                .clicked()
+            {
+                commands.push(Command::StartExport);
+            }
+        });
+    });
+    if response.should_close() && commands.is_empty() {
+        commands.push(Command::CloseExport);
+    }
+    commands
+}
+
+/// What the export dialog says about the export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportSummary {
+    /// The filter, in words.
+    pub filter: String,
+    /// The matching sessions, when counted.
+    pub count: Option<u64>,
+    /// Whether masking is on.
+    pub masked: bool,
+    /// Whether a job is running already.
+    pub busy: bool,
+}
+
+/// Draws the status bar: the last message or error, the schema's warnings,
+/// purge results and what the worker is doing.
 pub fn status_bar_ui(ui: &mut egui::Ui, state: &AppState, busy: bool) -> Vec<Command> {
     let mut commands = Vec::new();
     ui.horizontal(|ui| {
@@ -62,13 +216,18 @@ pub fn status_bar_ui(ui: &mut egui::Ui, state: &AppState, busy: bool) -> Vec<Com
             ui.spinner();
         }
         match &state.status {
-            Some(message) if message.is_error => {
+            Some(message) if message.kind == StatusKind::Error => {
                 ui.label(
                     RichText::new(format!("✖ {}", message.text)).color(ui.visuals().error_fg_color),
                 );
                 if ui.small_button("Dismiss").clicked() {
                     commands.push(Command::DismissStatus);
                 }
+            }
+            Some(message) if message.kind == StatusKind::Warning => {
+                ui.label(
+                    RichText::new(format!("⚠ {}", message.text)).color(ui.visuals().warn_fg_color),
+                );
             }
             Some(message) => {
                 ui.label(&message.text);

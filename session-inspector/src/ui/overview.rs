@@ -6,10 +6,10 @@ use egui::RichText;
 use egui_plot::{Bar, BarChart, Plot};
 use shared_model::HourCount;
 
-use super::Command;
+use super::{write_refusal, Command};
+use crate::messages::STATS_HOURS;
 use crate::state::AppState;
 use crate::ui::table::thousands;
-use crate::worker::STATS_HOURS;
 
 /// Draws the overview tab.
 pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
@@ -34,7 +34,16 @@ pub fn overview_ui(ui: &mut egui::Ui, state: &AppState) -> Vec<Command> {
                         thousands(state.purge.total)
                     )),
             );
-        } else if ui.button("🗑 Purge expired…").clicked() {
+        } else if ui
+            .add_enabled(
+                write_refusal(&state.connection).is_none() && state.job.is_none(),
+                egui::Button::new("🗑 Purge expired…"),
+            )
+            .on_disabled_hover_text(
+                write_refusal(&state.connection).unwrap_or("Wait for the running job to finish"),
+            )
+            .clicked()
+        {
             commands.push(Command::AskPurge);
         }
         if let Some(removed) = state.purge.last_removed {

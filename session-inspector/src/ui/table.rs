@@ -1,13 +1,13 @@
-//! The filter bar and the virtualised session table.
+//! The filter bar, the actions bar and the virtualised session table.
 
 use egui::{Color32, RichText};
 use egui_extras::{Column, TableBuilder};
 use shared_model::{SortKey, Status};
 
-use super::Command;
-use crate::format::{byte_size, relative_expiry, relative_time};
-use crate::state::{AppState, TableState};
-use crate::worker::Row;
+use super::{write_refusal, Command};
+use crate::format::{byte_size, relative_expiry, relative_time, timestamp};
+use crate::messages::{BulkAction, Row};
+use crate::state::{AppState, JobKind, TableState};
 
 /// Row height of the session table, in points.
 pub const ROW_HEIGHT: f32 = 22.0;
@@ -19,10 +19,12 @@ pub struct TableView {
     pub scroll_offset: Option<f32>,
 }
 
-/// Draws the filter bar: status, user id, id prefix, text in data, the match
-/// count, refresh controls and purge.
+/// Draws the filter bar: status, user id (and its history), id prefix, IP
+/// prefix, text in data and the match count.
 pub fn filter_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
     let mut commands = Vec::new();
+    let devices = state.connection.device_columns();
+    let events = state.connection.events_table();
     ui.horizontal_wrapped(|ui| {
         let input = &mut state.filter_input;
         let mut changed = false;
@@ -49,7 +51,27 @@ pub fn filter_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             .labelled_by(label.id)
         };
         changed |= text_field(ui, "User id", &mut input.user_id, 110.0).changed();
+        let user = input.user_id.trim().to_owned();
+        let history_reason = if !events {
+            "This database has no audit table (session_events)"
+        } else {
+            "Type a user id first"
+        };
+        if ui
+            .add_enabled(
+                events && !user.is_empty(),
+                egui::Button::new("🕘 User history"),
+            )
+            .on_hover_text("The audit events of every session of this user")
+            .on_disabled_hover_text(history_reason)
+            .clicked()
+        {
+            commands.push(Command::ShowUserHistory(user));
+        }
         changed |= text_field(ui, "Id prefix", &mut input.id_prefix, 90.0).changed();
+        if devices {
+            changed |= text_field(ui, "IP prefix", &mut input.ip_prefix, 100.0).changed();
+        }
         let search = text_field(ui, "Search data", &mut input.data_text, 150.0);
         changed |= search.changed();
         if state.focus_filter {
@@ -65,7 +87,18 @@ pub fn filter_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             Some(count) => ui.label(format!("{} matching sessions", thousands(count))),
             None => ui.label(RichText::new("counting…").weak()),
         };
-        ui.separator();
+    });
+    commands
+}
+
+/// Draws the actions bar: refresh, find by cookie, the bulk actions, export,
+/// purge and the running job's progress.
+pub fn actions_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
+    let mut commands = Vec::new();
+    let refusal = write_refusal(&state.connection);
+    let writable = refusal.is_none();
+    let idle = state.job.is_none() && !state.purge.running;
+    ui.horizontal_wrapped(|ui| {
         if ui
             .button("⟳ Refresh")
             .on_hover_text("Reload the table and the selection (F5)")
@@ -80,6 +113,67 @@ pub fn filter_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
                 .suffix(" s"),
         );
         ui.separator();
+        let label = ui.label("Session cookie");
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(&mut state.cookie_input)
+                    .password(true)
+                    .hint_text("paste a cookie value")
+                    .desired_width(150.0),
+            )
+            .labelled_by(label.id)
+            .on_hover_text(
+                "The session cookie's value: it is hashed here to the public id the table \
+                 shows, never sent or stored",
+            );
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if ui
+            .add_enabled(
+                !state.cookie_input.trim().is_empty(),
+                egui::Button::new("🔍 Find by cookie"),
+            )
+            .clicked()
+            || (entered && !state.cookie_input.trim().is_empty())
+        {
+            commands.push(Command::FindByCookie);
+        }
+        ui.separator();
+        for (action, text, help) in [
+            (
+                BulkAction::Expire,
+                "⏹ Expire all matching…",
+                "Expire every session the filter matches (the count is shown first)",
+            ),
+            (
+                BulkAction::Delete,
+                "🗑 Delete all matching…",
+                "Delete every session the filter matches (the count is shown first)",
+            ),
+        ] {
+            let response = ui
+                .add_enabled(writable && idle, egui::Button::new(text))
+                .on_hover_text(help);
+            let response = response
+                .on_disabled_hover_text(refusal.unwrap_or("Wait for the running job to finish"));
+            if response.clicked() {
+                commands.push(Command::AskBulk(action));
+            }
+        }
+        if ui
+            .add_enabled(
+                state.connection.current.is_some() && state.job.is_none(),
+                egui::Button::new("⬇ Export…"),
+            )
+            .on_hover_text("Write the sessions matching the filter to a CSV or NDJSON file")
+            .on_disabled_hover_text(if state.connection.current.is_none() {
+                super::NOT_CONNECTED_REASON
+            } else {
+                "Wait for the running job to finish"
+            })
+            .clicked()
+        {
+            commands.push(Command::AskExport);
+        }
         if state.purge.running {
             ui.add(
                 egui::ProgressBar::new(state.purge.fraction())
@@ -92,11 +186,36 @@ pub fn filter_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
                     )),
             );
         } else if ui
-            .button("🗑 Purge expired…")
+            .add_enabled(writable && idle, egui::Button::new("🗑 Purge expired…"))
             .on_hover_text("Delete every expired session")
+            .on_disabled_hover_text(refusal.unwrap_or("Wait for the running job to finish"))
             .clicked()
         {
             commands.push(Command::AskPurge);
+        }
+        if let Some(job) = &state.job {
+            ui.separator();
+            let verb = match job.kind {
+                JobKind::Bulk(BulkAction::Expire) => "Expiring",
+                JobKind::Bulk(BulkAction::Delete) => "Deleting",
+                JobKind::Export => "Exporting",
+            };
+            let text = match job.total {
+                Some(total) => format!("{verb}: {} of {}", thousands(job.done), thousands(total)),
+                None => format!("{verb}: {}", thousands(job.done)),
+            };
+            ui.add(
+                egui::ProgressBar::new(job.fraction())
+                    .desired_width(200.0)
+                    .text(text),
+            );
+            if ui
+                .add_enabled(!job.cancelling, egui::Button::new("✖ Cancel"))
+                .on_hover_text("Stop after the current batch; batches done stay done")
+                .clicked()
+            {
+                commands.push(Command::CancelJob);
+            }
         }
     });
     commands
@@ -160,31 +279,45 @@ fn status_badge(ui: &mut egui::Ui, row: &Row, now: chrono::DateTime<chrono::Utc>
 }
 
 /// Draws the session table: only the visible rows, from pages the worker loads.
+/// `devices`: show the device columns (IP, browser, last seen, remember me).
 /// Returns the commands (page loads, selection, sorting, copying).
 pub fn table_ui(
     ui: &mut egui::Ui,
     table: &mut TableState,
-    selected: Option<&str>,
+    selected: Option<shared_model::SessionId>,
     now: chrono::DateTime<chrono::Utc>,
+    devices: bool,
     view: TableView,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     let row_count = table.row_count();
     let highlight = ui.visuals().warn_fg_color.gamma_multiply(0.25);
     let mut builder = TableBuilder::new(ui)
-        .id_salt("sessions-table")
+        .id_salt(if devices {
+            "sessions-table-devices"
+        } else {
+            "sessions-table"
+        })
         .striped(true)
         .resizable(true)
         .sense(egui::Sense::click())
         .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
-        .column(Column::exact(112.0))
-        .column(Column::initial(110.0).at_least(60.0).clip(true))
-        .column(Column::initial(84.0).at_least(60.0))
-        .column(Column::initial(84.0).at_least(60.0))
-        .column(Column::initial(120.0).at_least(60.0))
-        .column(Column::exact(64.0))
-        .column(Column::initial(70.0).at_least(50.0))
-        .column(Column::remainder().at_least(120.0).clip(true))
+        .column(Column::exact(100.0))
+        .column(Column::initial(92.0).at_least(50.0).clip(true))
+        .column(Column::initial(66.0).at_least(50.0))
+        .column(Column::initial(66.0).at_least(50.0))
+        .column(Column::initial(78.0).at_least(60.0))
+        .column(Column::exact(58.0));
+    if devices {
+        builder = builder
+            .column(Column::initial(112.0).at_least(60.0).clip(true))
+            .column(Column::initial(148.0).at_least(60.0).clip(true))
+            .column(Column::initial(68.0).at_least(50.0))
+            .column(Column::exact(34.0));
+    }
+    builder = builder
+        .column(Column::initial(56.0).at_least(44.0))
+        .column(Column::remainder().at_least(80.0).clip(true))
         .min_scrolled_height(0.0)
         .animate_scrolling(false);
     if table.scroll_to_top {
@@ -218,6 +351,21 @@ pub fn table_ui(
             header.col(|ui| {
                 ui.strong("Status");
             });
+            if devices {
+                header.col(|ui| {
+                    ui.strong("IP");
+                });
+                header.col(|ui| {
+                    ui.strong("Browser");
+                });
+                header.col(|ui| {
+                    ui.strong("Last seen");
+                });
+                header.col(|ui| {
+                    ui.strong("Rem.")
+                        .on_hover_text("Remember me: the session has its own, longer idle timeout");
+                });
+            }
             header.col(|ui| {
                 ui.strong("Size");
             });
@@ -243,35 +391,45 @@ pub fn table_ui(
                 {
                     showed_rows = true;
                 }
-                let is_selected = selected == Some(session.session_id.as_str());
-                let changed = state.changed.contains(&session.session_id);
+                let session_id = session.row_id.session_id();
+                let is_selected = session_id.is_some() && selected == session_id;
+                let changed = state.changed.contains(&session.row_id);
                 row.set_selected(is_selected);
                 let paint_change = |ui: &mut egui::Ui| {
                     if changed {
                         ui.painter().rect_filled(ui.max_rect(), 0.0, highlight);
                     }
                 };
-                let short: String = session.session_id.chars().take(8).collect();
+                let select = |session_id| Command::Select {
+                    session_id,
+                    user_id: session.user_id.clone(),
+                };
                 row.col(|ui| {
                     paint_change(ui);
-                    let id_button = ui
-                        .add(egui::Button::selectable(
-                            is_selected,
-                            RichText::new(&short).monospace(),
-                        ))
-                        .on_hover_text(&session.session_id);
-                    if id_button.clicked() {
-                        commands.push(Command::Select {
-                            session_id: session.session_id.clone(),
-                            user_id: session.user_id.clone(),
-                        });
+                    let short = RichText::new(session.row_id.short()).monospace();
+                    match session_id {
+                        Some(session_id) => {
+                            if ui
+                                .add(egui::Button::selectable(is_selected, short))
+                                .on_hover_text(session_id.to_string())
+                                .clicked()
+                            {
+                                commands.push(select(session_id));
+                            }
+                        }
+                        None => {
+                            ui.label(short.weak()).on_hover_text(format!(
+                                "{}: not a canonical session id, so this row cannot be opened",
+                                session.row_id
+                            ));
+                        }
                     }
                     if ui
                         .small_button("📋")
-                        .on_hover_text(format!("Copy {}", session.session_id))
+                        .on_hover_text(format!("Copy {}", session.row_id))
                         .clicked()
                     {
-                        commands.push(Command::Copy(session.session_id.clone()));
+                        commands.push(Command::Copy(session.row_id.to_string()));
                     }
                 });
                 row.col(|ui| {
@@ -285,18 +443,21 @@ pub fn table_ui(
                     row.col(|ui| {
                         paint_change(ui);
                         ui.label(relative_time(at, now))
-                            .on_hover_text(crate::format::timestamp(at));
+                            .on_hover_text(timestamp(at));
                     });
                 }
                 row.col(|ui| {
                     paint_change(ui);
                     ui.label(relative_expiry(session.expires_at, now))
-                        .on_hover_text(crate::format::timestamp(session.expires_at));
+                        .on_hover_text(timestamp(session.expires_at));
                 });
                 row.col(|ui| {
                     paint_change(ui);
                     status_badge(ui, session, now);
                 });
+                if devices {
+                    device_cells(&mut row, session, now, &paint_change);
+                }
                 row.col(|ui| {
                     paint_change(ui);
                     ui.label(byte_size(session.data_size));
@@ -316,11 +477,8 @@ pub fn table_ui(
                         }
                     }
                 });
-                if row.response().clicked() {
-                    commands.push(Command::Select {
-                        session_id: session.session_id.clone(),
-                        user_id: session.user_id.clone(),
-                    });
+                if let (true, Some(session_id)) = (row.response().clicked(), session_id) {
+                    commands.push(select(session_id));
                 }
             });
         });
@@ -341,6 +499,45 @@ pub fn table_ui(
         });
     }
     commands
+}
+
+/// The IP, browser, last seen and remember-me cells of a row.
+fn device_cells(
+    row: &mut egui_extras::TableRow<'_, '_>,
+    session: &Row,
+    now: chrono::DateTime<chrono::Utc>,
+    paint_change: &impl Fn(&mut egui::Ui),
+) {
+    row.col(|ui| {
+        paint_change(ui);
+        match &session.ip_address {
+            Some(ip) => ui.label(RichText::new(ip).monospace()),
+            None => ui.weak("–"),
+        };
+    });
+    row.col(|ui| {
+        paint_change(ui);
+        match (&session.browser, &session.user_agent) {
+            (Some(browser), Some(agent)) => ui.label(browser).on_hover_text(agent),
+            _ => ui.weak("–"),
+        };
+    });
+    row.col(|ui| {
+        paint_change(ui);
+        match session.last_seen_at {
+            Some(at) => ui
+                .label(relative_time(at, now))
+                .on_hover_text(timestamp(at)),
+            None => ui.weak("–"),
+        };
+    });
+    row.col(|ui| {
+        paint_change(ui);
+        if session.remembered {
+            ui.label("✔")
+                .on_hover_text("Remember me: its own idle timeout");
+        }
+    });
 }
 
 #[cfg(test)]
