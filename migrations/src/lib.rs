@@ -74,7 +74,7 @@ struct Count {
     count: i64,
 }
 
-/// Runs a catalog query that counts `__diesel_schema_migrations` tables.
+/// The versions in `__diesel_schema_migrations`.
 fn applied<C>(conn: &mut C) -> Result<Vec<String>>
 where
     C: diesel::Connection,
@@ -84,6 +84,7 @@ where
     Ok(rows.into_iter().map(|row| row.version).collect())
 }
 
+/// Runs a catalog query that counts `__diesel_schema_migrations` tables.
 fn count_tables<C>(conn: &mut C, sql: &str) -> Result<bool>
 where
     C: diesel::Connection,
@@ -231,9 +232,9 @@ pub fn pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
 /// The versions Diesel recorded as run.
 const APPLIED_VERSIONS: &str = "SELECT version FROM __diesel_schema_migrations";
 
+/// A `version` column of Diesel's migrations table.
 #[derive(diesel::QueryableByName)]
-#[doc(hidden)]
-pub struct Version {
+struct Version {
     #[diesel(sql_type = diesel::sql_types::Text)]
     version: String,
 }

@@ -22,6 +22,28 @@ enum Bulk {
     Delete,
 }
 
+/// How often a bulk batch that lost a deadlock is tried again.
+const DEADLOCK_RETRIES: u32 = 3;
+
+/// Runs `batch`, again when the database chose it as a deadlock's victim: a
+/// batch locks its rows in id order without the per-user lock, so it can
+/// cross a login that holds its own row and waits for the user's others.
+/// The victim's transaction was rolled back whole, so trying again is safe.
+fn retry_deadlocks<T>(mut batch: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 0;
+    loop {
+        match batch() {
+            Err(Error::Query(error))
+                if tries < DEADLOCK_RETRIES
+                    && error.to_string().to_ascii_lowercase().contains("deadlock") =>
+            {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl SessionManager {
     /// Expires a session or extends it, and returns its new expiry. One
     /// transaction that locks the row, so the rule is applied to the expiry as
@@ -64,13 +86,15 @@ impl SessionManager {
         }))
     }
 
-    /// Expires every session matching `filter` (as [`change_expiry`] with
-    /// [`ExpiryChange::ExpireNow`]), `batch` rows per transaction, walking the
-    /// matches in id order. `progress` gets the running total after each batch
+    /// Expires the sessions matching `filter`, at most `at_most` of them (the
+    /// count the admin confirmed: rows that start matching meanwhile do not
+    /// widen the action): `expires_at` becomes
+    /// [`EXPIRED_AT`](crate::EXPIRED_AT) (rows already at or before it are left
+    /// alone and not counted), `batch` rows per transaction (at most 10,000),
+    /// walking the matches in id order. A batch chosen as a deadlock's victim
+    /// (crossing a login on PostgreSQL or MySQL) is tried again. `progress` gets the running total after each batch
     /// and returns whether to go on; batches already done stay done. Returns
     /// how many were expired.
-    ///
-    /// [`change_expiry`]: Self::change_expiry
     ///
     /// # Errors
     ///
@@ -79,14 +103,15 @@ impl SessionManager {
     pub fn expire_matching(
         &self,
         filter: &SessionFilter,
+        at_most: u64,
         batch: u32,
         progress: impl FnMut(u64) -> bool,
     ) -> Result<u64> {
-        self.bulk(filter, batch, Bulk::Expire, progress)
+        self.bulk(filter, at_most, batch, Bulk::Expire, progress)
     }
 
-    /// Deletes every session matching `filter`, `batch` rows per transaction,
-    /// as [`expire_matching`](Self::expire_matching) walks them. Audited as
+    /// Deletes every session matching `filter`, `batch` rows per transaction
+    /// (at most 10,000), as [`expire_matching`](Self::expire_matching) walks them. Audited as
     /// `admin_delete`.
     ///
     /// # Errors
@@ -95,15 +120,17 @@ impl SessionManager {
     pub fn delete_matching(
         &self,
         filter: &SessionFilter,
+        at_most: u64,
         batch: u32,
         progress: impl FnMut(u64) -> bool,
     ) -> Result<u64> {
-        self.bulk(filter, batch, Bulk::Delete, progress)
+        self.bulk(filter, at_most, batch, Bulk::Delete, progress)
     }
 
     fn bulk(
         &self,
         filter: &SessionFilter,
+        at_most: u64,
         batch: u32,
         action: Bulk,
         mut progress: impl FnMut(u64) -> bool,
@@ -117,58 +144,67 @@ impl SessionManager {
         let mut after: Option<String> = None;
         let mut done = 0u64;
         loop {
+            let remaining = at_most.saturating_sub(done);
+            if remaining == 0 {
+                return Ok(done);
+            }
+            let limit = limit.min(i64::try_from(remaining).unwrap_or(i64::MAX));
             let now = self.now_naive();
-            let (seen, changed) = with_conn!(self.db, conn => conn.write_transaction(|conn| {
-                // The next candidates, then locked, then the filter checked
-                // again on the locked rows: a row the app changed meanwhile so
-                // that it no longer matches is left alone.
-                let mut query = sessions::table.select(sessions::id).into_boxed();
-                query = filtered!(query, filter, prefix, now, position_fn(conn));
-                if let Some(after) = &after {
-                    query = query.filter(sessions::id.gt(after.clone()));
-                }
-                let candidates: Vec<String> =
-                    query.order(sessions::id.asc()).limit(limit).load(conn)?;
-                let Some(last) = candidates.last().cloned() else {
-                    return Ok((None, 0));
-                };
-                let locked = ids(conn.lock_rows(Rows::Ids(&candidates), now)?);
-                let mut query = sessions::table
-                    .select(sessions::id)
-                    .filter(sessions::id.eq_any(&locked))
-                    .into_boxed();
-                query = filtered!(query, filter, prefix, now, position_fn(conn));
-                let matching: Vec<String> = query.load(conn)?;
-                let changed = match action {
-                    Bulk::Delete => {
-                        let detail = serde_json::json!({"bulk": true});
-                        remove_ids!(self, conn, &matching, now, EventKind::AdminDelete, detail)
+            let batch = || {
+                with_conn!(self.db, conn => conn.fresh_write_transaction(|conn| {
+                    // The next candidates, then locked, then the filter checked
+                    // again on the locked rows (reads that see the newest commits):
+                    // a row the app changed meanwhile so that it no longer matches
+                    // is left alone.
+                    let mut query = sessions::table.select(sessions::id).into_boxed();
+                    query = filtered!(query, filter, prefix, now, position_fn(conn));
+                    if let Some(after) = &after {
+                        query = query.filter(sessions::id.gt(after.clone()));
                     }
-                    Bulk::Expire => {
-                        let expired_at = EXPIRED_AT.naive_utc();
-                        let targets: Vec<String> = sessions::table
-                            .select(sessions::id)
-                            .filter(sessions::id.eq_any(&matching))
-                            .filter(sessions::expires_at.gt(expired_at))
-                            .load(conn)?;
-                        if let (Some(actor), false) = (self.audit, targets.is_empty()) {
-                            let detail =
-                                serde_json::json!({"expires_at": EXPIRED_AT, "bulk": true})
-                                    .to_string();
-                            record_rows!(conn, &targets, now, EventKind::AdminExpire, actor, detail)?;
+                    let candidates: Vec<String> =
+                        query.order(sessions::id.asc()).limit(limit).load(conn)?;
+                    let Some(last) = candidates.last().cloned() else {
+                        return Ok((None, 0));
+                    };
+                    let locked = ids(conn.lock_rows(Rows::Ids(&candidates), now)?);
+                    let mut query = sessions::table
+                        .select(sessions::id)
+                        .filter(sessions::id.eq_any(&locked))
+                        .into_boxed();
+                    query = filtered!(query, filter, prefix, now, position_fn(conn));
+                    let matching: Vec<String> = query.load(conn)?;
+                    let changed = match action {
+                        Bulk::Delete => {
+                            let detail = serde_json::json!({"bulk": true});
+                            remove_ids!(self, conn, &matching, now, EventKind::AdminDelete, detail)
                         }
-                        diesel::update(sessions::table.filter(sessions::id.eq_any(&targets)))
-                            .set((
-                                sessions::expires_at.eq(expired_at),
-                                sessions::updated_at.eq(now),
-                                sessions::version.eq(sessions::version + 1),
-                            ))
-                            .execute(conn)?
-                    }
-                };
-                let full = i64::try_from(candidates.len()).unwrap_or(i64::MAX) >= limit;
-                Ok((full.then_some(last), changed))
-            }))?;
+                        Bulk::Expire => {
+                            let expired_at = EXPIRED_AT.naive_utc();
+                            let targets: Vec<String> = sessions::table
+                                .select(sessions::id)
+                                .filter(sessions::id.eq_any(&matching))
+                                .filter(sessions::expires_at.gt(expired_at))
+                                .load(conn)?;
+                            if let (Some(actor), false) = (self.audit, targets.is_empty()) {
+                                let detail =
+                                    serde_json::json!({"expires_at": EXPIRED_AT, "bulk": true})
+                                        .to_string();
+                                record_rows!(conn, &targets, now, EventKind::AdminExpire, actor, detail)?;
+                            }
+                            diesel::update(sessions::table.filter(sessions::id.eq_any(&targets)))
+                                .set((
+                                    sessions::expires_at.eq(expired_at),
+                                    sessions::updated_at.eq(now),
+                                    sessions::version.eq(sessions::version + 1),
+                                ))
+                                .execute(conn)?
+                        }
+                    };
+                    let full = i64::try_from(candidates.len()).unwrap_or(i64::MAX) >= limit;
+                    Ok((full.then_some(last), changed))
+                }))
+            };
+            let (seen, changed) = retry_deadlocks(batch)?;
             done += changed as u64;
             let go_on = progress(done);
             match seen {

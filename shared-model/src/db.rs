@@ -407,6 +407,9 @@ impl DatabaseBuilder {
                     &counters,
                     self.url.clone(),
                     move |conn: &mut diesel::PgConnection| {
+                        // Timestamps are bound without a zone; a column declared
+                        // `timestamptz` must not read them in the server's zone.
+                        conn.batch_execute("SET TIME ZONE 'UTC'")?;
                         if read_only {
                             conn.batch_execute(
                                 "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
@@ -529,13 +532,20 @@ impl SqliteSetup {
     }
 }
 
-/// An SQLite path as a `file:` URI that opens it read-only (`mode=ro`).
+/// An SQLite path as a `file:` URI that opens it read-only (`mode=ro`). A
+/// plain path names a file literally (as SQLite reads it when not a URI), so
+/// `?`, `#` and `%` are escaped; a `file:` URI keeps its parameters.
 fn read_only_uri(path: &str) -> String {
     if let Some(rest) = path.strip_prefix("file:") {
         let joiner = if rest.contains('?') { '&' } else { '?' };
         return format!("file:{rest}{joiner}mode=ro");
     }
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    // `file://x` would make `x` an authority: one leading slash names the same file.
+    let path = if path.starts_with("//") {
+        format!("/{}", path.trim_start_matches('/'))
+    } else {
+        path.to_owned()
+    };
     let mut encoded = String::with_capacity(path.len());
     for ch in path.chars() {
         match ch {
@@ -545,11 +555,7 @@ fn read_only_uri(path: &str) -> String {
             other => encoded.push(other),
         }
     }
-    if query.is_empty() {
-        format!("file:{encoded}?mode=ro")
-    } else {
-        format!("file:{encoded}?{query}&mode=ro")
-    }
+    format!("file:{encoded}?mode=ro")
 }
 
 /// The SQLite path of a URL: the text after an optional `sqlite://` prefix.
@@ -916,6 +922,17 @@ mod tests {
                 strip_password(url)
             );
         }
+    }
+
+    #[test]
+    fn read_only_uris_name_the_file_literally() {
+        assert_eq!(read_only_uri("a b.db"), "file:a b.db?mode=ro");
+        assert_eq!(read_only_uri("q?x#y%.db"), "file:q%3fx%23y%25.db?mode=ro");
+        assert_eq!(read_only_uri("//tmp/x.db"), "file:/tmp/x.db?mode=ro");
+        assert_eq!(
+            read_only_uri("file:x.db?cache=shared"),
+            "file:x.db?cache=shared&mode=ro"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub use id::{InvalidSessionId, SessionId};
 pub use manager::{SessionManager, DEFAULT_MAX_DATA_BYTES, DEFAULT_PURGE_BATCH};
 pub use query::{
     CorruptSession, Cursor, ExpiryChange, HourCount, ListedSession, Page, SessionFilter, Sort,
-    SortKey, Stats, Status, UserCount, EXPIRED_AT,
+    SortKey, Stats, Status, UserCount, EXPIRED_AT, MAX_EXTEND_MINUTES,
 };
 pub use session::{parse_data, user_id_of_value, NewSession, Session, SessionData, USER_ID_KEY};
 pub use shape::{Bookkeeping, SchemaReport};

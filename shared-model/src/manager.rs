@@ -91,12 +91,24 @@ macro_rules! filtered {
                     .sql(") > 0"),
             );
         }
-        if let Some(ip) = $filter.ip_prefix.as_deref().filter(|ip| !ip.is_empty()) {
-            query = query.filter(
-                sessions::ip_address
-                    .like(crate::query::like_prefix(ip))
-                    .escape('\\'),
-            );
+        if let Some(ip) = $filter
+            .ip_prefix
+            .as_deref()
+            .map(str::trim)
+            .filter(|ip| !ip.is_empty())
+        {
+            // A whole address matches itself only (10.0.0.1 is not 10.0.0.10),
+            // in the canonical form the writer stored; anything else is a prefix.
+            query = match ip.parse::<std::net::IpAddr>() {
+                Ok(address) => {
+                    query.filter(sessions::ip_address.eq(address.to_canonical().to_string()))
+                }
+                Err(_) => query.filter(
+                    sessions::ip_address
+                        .like(crate::query::like_prefix(ip))
+                        .escape('\\'),
+                ),
+            };
         }
         query
     }};
@@ -1145,7 +1157,7 @@ impl SessionManager {
                     .limit(i64::from(limit)),
                 Page::After { cursor, limit } => {
                     let at = cursor.at.naive_utc();
-                    let id = cursor.id.to_string();
+                    let id = cursor.id_text();
                     macro_rules! after {
                         ($column:expr) => {
                             if sort.descending {

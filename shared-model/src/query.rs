@@ -74,6 +74,10 @@ pub enum ExpiryChange {
     ExtendMinutes(u32),
 }
 
+/// The most minutes [`ExpiryChange::ExtendMinutes`] adds: ten years. Larger
+/// values are cut to it (an expiry past year 9999 fits no backend's column).
+pub const MAX_EXTEND_MINUTES: u32 = 10 * 366 * 24 * 60;
+
 /// The `expires_at` that "expire now" writes: 2000-01-01T00:00:00Z.
 pub const EXPIRED_AT: DateTime<Utc> = match DateTime::from_timestamp(946_684_800, 0) {
     Some(at) => at,
@@ -95,12 +99,16 @@ impl ExpiryChange {
     /// // Extending counts from the later of the two: never shortens.
     /// assert_eq!(ExpiryChange::ExtendMinutes(30).apply(later, now), later + Duration::minutes(30));
     /// assert_eq!(ExpiryChange::ExtendMinutes(30).apply(EXPIRED_AT, now), now + Duration::minutes(30));
+    /// // At most ten years.
+    /// let far = ExpiryChange::ExtendMinutes(u32::MAX).apply(now, now);
+    /// assert_eq!(far, now + Duration::minutes(i64::from(shared_model::MAX_EXTEND_MINUTES)));
     /// ```
     #[must_use]
     pub fn apply(self, current: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Self::ExpireNow => current.min(EXPIRED_AT),
             Self::ExtendMinutes(minutes) => {
+                let minutes = minutes.min(MAX_EXTEND_MINUTES);
                 current.max(now) + chrono::Duration::minutes(i64::from(minutes))
             }
         }
@@ -162,24 +170,46 @@ impl Default for Sort {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor {
     pub(crate) at: DateTime<Utc>,
-    pub(crate) id: SessionId,
+    /// The row's id as stored (36 bytes; a corrupt row's may not be canonical).
+    id: [u8; 36],
 }
 
 impl Cursor {
     /// The position just after the row whose sort column holds `at` and whose
-    /// id is `id` (for rows listed as corrupt, which have no [`Session`]).
+    /// id is `id`.
     #[must_use]
     pub fn new(at: DateTime<Utc>, id: SessionId) -> Self {
-        Self { at, id }
+        // A public id's text is always 36 ASCII characters.
+        let mut bytes = [0u8; 36];
+        for (slot, byte) in bytes.iter_mut().zip(id.to_string().bytes()) {
+            *slot = byte;
+        }
+        Self { at, id: bytes }
     }
 
     /// The position just after `session` when sorted by `key`.
     #[must_use]
     pub fn after(session: &Session, key: SortKey) -> Self {
-        Self {
-            at: key.of(session),
-            id: session.id,
-        }
+        Self::new(key.of(session), session.id)
+    }
+
+    /// The position just after a row listed as corrupt, by its id as stored
+    /// (which may not be canonical). `None` when that id is not 36 bytes long,
+    /// which the schema does not allow.
+    #[must_use]
+    pub fn after_corrupt(row: &CorruptSession, key: SortKey) -> Option<Self> {
+        let id: [u8; 36] = row.id.as_bytes().try_into().ok()?;
+        let at = match key {
+            SortKey::CreatedAt => row.created_at,
+            SortKey::UpdatedAt => row.updated_at,
+            SortKey::ExpiresAt => row.expires_at,
+        };
+        Some(Self { at, id })
+    }
+
+    /// The row's id as stored.
+    pub(crate) fn id_text(&self) -> String {
+        String::from_utf8_lossy(&self.id).into_owned()
     }
 }
 

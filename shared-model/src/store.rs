@@ -22,6 +22,15 @@ pub(crate) trait Store: Connection + Sized {
     /// (SQLite `BEGIN IMMEDIATE`) or relies on row locks (PostgreSQL, MySQL).
     fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T>;
 
+    /// [`write_transaction`](Self::write_transaction) whose plain reads see
+    /// the newest committed rows, also after the transaction's first read:
+    /// READ COMMITTED on MySQL (its default REPEATABLE READ keeps reading the
+    /// snapshot of the first read, even for rows the transaction then locked).
+    /// PostgreSQL's default is READ COMMITTED already; SQLite has one writer.
+    fn fresh_write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.write_transaction(f)
+    }
+
     /// Reads a row and locks it until the transaction ends. With
     /// [`Columns::Base`] the devices columns are not read (an older schema).
     fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>>;
@@ -338,6 +347,13 @@ impl Store for diesel::MysqlConnection {
     }
 
     fn write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.transaction(f)
+    }
+
+    fn fresh_write_transaction<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        use diesel::connection::SimpleConnection;
+        // Applies to the next transaction only.
+        self.batch_execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")?;
         self.transaction(f)
     }
 
