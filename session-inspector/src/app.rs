@@ -43,7 +43,8 @@ pub enum InitialSelection {
 pub struct AppOptions {
     /// The database to open.
     pub database_url: String,
-    /// Open it read-only: the connection refuses every write.
+    /// Open it read-only: the connection refuses every write, and the
+    /// Read-only toggle stays on (`--read-only`).
     pub read_only: bool,
     /// A session to select once loaded.
     pub select: Option<InitialSelection>,
@@ -103,6 +104,7 @@ impl InspectorApp {
         };
         state.connection.recent = settings.recent_connections;
         state.connection.read_only = options.read_only;
+        state.connection.read_only_at_launch = options.read_only;
         state.refresh.auto = settings.auto_refresh;
         state.refresh.interval_secs = settings.refresh_interval_secs;
         state.patterns_input = settings.masking.patterns.join(", ");
@@ -379,6 +381,10 @@ impl eframe::App for InspectorApp {
             count: self.state.table.count,
             masked: self.state.masking.enabled,
             busy: self.state.job.is_some(),
+            target_exists: self.state.export_dialog.as_ref().is_some_and(|dialog| {
+                let path = dialog.path.trim();
+                !path.is_empty() && crate::worker::occupied(std::path::Path::new(path))
+            }),
         };
         commands.extend(export_dialog_ui(
             &ctx,

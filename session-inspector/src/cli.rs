@@ -96,8 +96,8 @@ pub struct FilterArgs {
     /// Only sessions whose data contains this text (ASCII case-insensitive).
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
-    /// Only sessions last used from an IP address starting with this text
-    /// (`203.0.113.` for a /24; prefer whole groups).
+    /// Only sessions last used from this IP address (a whole address matches
+    /// exactly), or from one starting with this text (`203.0.113.` for a /24).
     #[arg(long, value_name = "PREFIX")]
     pub ip: Option<String>,
     /// Only sessions whose id starts with this text.
@@ -150,7 +150,7 @@ pub enum Command {
         id: Option<String>,
         /// The session cookie's value (`-`: read it from standard input, so it
         /// stays out of the shell history).
-        #[arg(long, value_name = "TOKEN")]
+        #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
         cookie: Option<String>,
         /// Show secret values (passwords, tokens, ...) instead of masking them.
         #[arg(long)]
@@ -173,8 +173,12 @@ pub enum Command {
     Extend {
         /// The session id.
         id: String,
-        /// How many minutes.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        /// How many minutes (at most ten years' worth).
+        #[arg(
+            long,
+            value_name = "N",
+            value_parser = clap::value_parser!(u32).range(1..=i64::from(shared_model::MAX_EXTEND_MINUTES))
+        )]
         minutes: u32,
     },
     /// Delete one session, or every session matching the filters.
@@ -686,8 +690,9 @@ impl Bulk {
     }
 }
 
-/// Expires or deletes the sessions matching `filter`: counted first, and more
-/// than one needs `yes`.
+/// Expires or deletes the sessions matching `filter`: counted first, more
+/// than one needs `yes`, and no more than were counted are changed (a row
+/// that starts matching meanwhile is left alone).
 fn bulk(
     opened: &Opened,
     filter: &FilterArgs,
@@ -714,8 +719,12 @@ fn bulk(
         true
     };
     let done = match action {
-        Bulk::Expire => manager.expire_matching(&filter, DEFAULT_PURGE_BATCH, progress)?,
-        Bulk::Delete => manager.delete_matching(&filter, DEFAULT_PURGE_BATCH, progress)?,
+        Bulk::Expire => {
+            manager.expire_matching(&filter, matching, DEFAULT_PURGE_BATCH, progress)?
+        }
+        Bulk::Delete => {
+            manager.delete_matching(&filter, matching, DEFAULT_PURGE_BATCH, progress)?
+        }
     };
     writeln!(out, "{} {done} session(s)", action.past())?;
     Ok(())

@@ -138,8 +138,23 @@ pub fn sqlite_file(url: &str) -> Option<&Path> {
         return None;
     }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
-    let path = path.split('?').next().unwrap_or(path);
-    if path == ":memory:" || path.starts_with("file:") || path.is_empty() {
+    if let Some(uri) = path.strip_prefix("file:") {
+        // A `file:` URI: its path, without parameters or an empty authority.
+        if uri.contains("mode=memory") {
+            return None;
+        }
+        let uri = uri.split('?').next().unwrap_or(uri);
+        let uri = uri.strip_prefix("//localhost").unwrap_or(uri);
+        let uri = match uri.strip_prefix("//") {
+            Some(rest) => rest
+                .get(rest.find('/').unwrap_or(rest.len())..)
+                .unwrap_or(rest),
+            None => uri,
+        };
+        return (!uri.is_empty() && uri != ":memory:").then(|| Path::new(uri));
+    }
+    // A plain path names the file literally (`?` included), as SQLite reads it.
+    if path == ":memory:" || path.is_empty() {
         return None;
     }
     Some(Path::new(path))
@@ -203,6 +218,17 @@ mod tests {
         assert_eq!(sqlite_file("db.sqlite"), Some(Path::new("db.sqlite")));
         assert_eq!(sqlite_file("sqlite://a/b.db"), Some(Path::new("a/b.db")));
         assert_eq!(sqlite_file(":memory:"), None);
+        assert_eq!(sqlite_file("q?x.db"), Some(Path::new("q?x.db")));
+        assert_eq!(
+            sqlite_file("file:/tmp/a.db?mode=rw"),
+            Some(Path::new("/tmp/a.db"))
+        );
+        assert_eq!(
+            sqlite_file("file:///tmp/a.db"),
+            Some(Path::new("/tmp/a.db"))
+        );
+        assert_eq!(sqlite_file("file:a.db"), Some(Path::new("a.db")));
+        assert_eq!(sqlite_file("file::memory:?cache=shared"), None);
         assert_eq!(sqlite_file("postgres://localhost/x"), None);
     }
 }

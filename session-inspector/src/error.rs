@@ -21,7 +21,10 @@ pub enum Error {
     NotFound(String),
     /// The SQLite file does not exist; the inspector does not create databases
     /// (except `seed`, which creates demo data).
-    #[error("no SQLite database at {path} (use `seed` to create a demo database)")]
+    #[error(
+        "no SQLite database at {} (use `seed` to create a demo database)",
+        shared_model::redact_url(path)
+    )]
     NoSuchDatabase {
         /// The path that was looked at.
         path: String,

@@ -151,10 +151,16 @@ const CSV_HEADER: [&str; 14] = [
 fn cursor_after(listed: &ListedSession) -> Result<Cursor> {
     match listed {
         Ok(session) => Ok(Cursor::after(session, SortKey::CreatedAt)),
-        Err(corrupt) => {
-            let id = crate::parse_id(&corrupt.id)?;
-            Ok(Cursor::new(corrupt.created_at, id))
-        }
+        // A corrupt row pages by its id as stored, canonical or not.
+        Err(corrupt) => Cursor::after_corrupt(corrupt, SortKey::CreatedAt).ok_or_else(|| {
+            shared_model::Error::Schema {
+                problems: vec![format!(
+                    "a stored id is not 36 characters long ({:?}); cannot page past it",
+                    corrupt.id
+                )],
+            }
+            .into()
+        }),
     }
 }
 
@@ -234,6 +240,18 @@ fn write_ndjson(
     Ok(())
 }
 
+/// A CSV cell a spreadsheet will not run as a formula: text a client or user
+/// controls (a user agent, a user id) that starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'` (OWASP's advice for CSV
+/// injection). NDJSON is written as is.
+fn defuse(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 fn write_csv<W: Write>(
     writer: &mut csv::Writer<W>,
     listed: &ListedSession,
@@ -247,7 +265,7 @@ fn write_csv<W: Write>(
     };
     let row = row(listed, &id, now);
     let time = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    let text = |value: Option<&str>| value.unwrap_or_default().to_owned();
+    let text = |value: Option<&str>| defuse(value.unwrap_or_default());
     writer.write_record([
         row.id.to_owned(),
         text(row.user_id),
@@ -258,11 +276,25 @@ fn write_csv<W: Write>(
         row.last_seen_at.map(time).unwrap_or_default(),
         row.version.to_string(),
         text(row.ip_address),
-        row.browser.unwrap_or_default(),
+        defuse(&row.browser.unwrap_or_default()),
         text(row.user_agent),
         row.remembered.to_string(),
         text(row.corrupt),
-        data,
+        defuse(&data),
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defuse;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_defused() {
+        assert_eq!(defuse("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(defuse("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(defuse("-1+2"), "'-1+2");
+        assert_eq!(defuse("Mozilla/5.0"), "Mozilla/5.0");
+        assert_eq!(defuse(""), "");
+    }
 }

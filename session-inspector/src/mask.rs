@@ -113,69 +113,193 @@ impl Masking {
             _ => SessionData::new(),
         }
     }
+}
 
-    /// Undoes the masking of an edited copy: wherever `edited` still holds
-    /// [`MASK`] under a secret key, the value from `original` at the same place
-    /// comes back, so saving an edit made on masked text never writes `••••`
-    /// over a secret.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use serde_json::json;
-    /// use session_inspector::mask::Masking;
-    ///
-    /// let masking = Masking::default();
-    /// let original = json!({"password": "hunter2", "cart": [1]});
-    /// let mut edited = masking.mask_value(&original);
-    /// edited["cart"] = json!([1, 2]);
-    /// assert_eq!(
-    ///     masking.unmask_value(&edited, &original),
-    ///     json!({"password": "hunter2", "cart": [1, 2]})
-    /// );
-    /// ```
-    #[must_use]
-    pub fn unmask_value(&self, edited: &Value, original: &Value) -> Value {
-        match (edited, original) {
-            (Value::Object(edited), Value::Object(original)) => Value::Object(
-                edited
-                    .iter()
-                    .map(|(key, value)| {
-                        let restored = match original.get(key) {
-                            Some(before) if self.is_secret(key) && value.as_str() == Some(MASK) => {
-                                before.clone()
-                            }
-                            Some(before) => self.unmask_value(value, before),
-                            None => value.clone(),
-                        };
-                        (key.clone(), restored)
-                    })
-                    .collect(),
-            ),
-            (Value::Array(edited), Value::Array(original)) => Value::Array(
-                edited
-                    .iter()
-                    .enumerate()
-                    .map(|(i, value)| match original.get(i) {
-                        Some(before) => self.unmask_value(value, before),
-                        None => value.clone(),
-                    })
-                    .collect(),
-            ),
-            (edited, _) => edited.clone(),
-        }
+/// A path to a value in session data, as a JSON pointer (`/oauth/token`, `/cart/0`).
+#[must_use]
+pub fn child_path(parent: &str, key: &str) -> String {
+    format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
+}
+
+/// Why an edit made on masked text cannot be saved: a [`MASK`] is where it
+/// cannot be matched to the secret it hides.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MaskedEdit {
+    /// `••••` where the text as loaded had no masked value: a masked value was
+    /// moved, or its key renamed (or `••••` was typed).
+    #[error(
+        "{path} is \"{MASK}\" but no masked value was there: a masked value cannot be moved \
+         or its key renamed. Reveal it (👁 in the data tree) before moving or renaming it, or \
+         type the value itself"
+    )]
+    Moved {
+        /// Where, as a JSON pointer.
+        path: String,
+    },
+    /// Items of a list holding masked values were added, removed or reordered,
+    /// so its masked values cannot be matched to their secrets.
+    #[error(
+        "the list at {path} holds masked values and its items were added, removed or \
+         reordered: reveal the masked values in it (👁 in the data tree) before moving them"
+    )]
+    ListChanged {
+        /// Where, as a JSON pointer.
+        path: String,
+    },
+}
+
+/// Whether `value` holds [`MASK`] as a string, at any depth.
+fn holds_mask(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text == MASK,
+        Value::Array(items) => items.iter().any(holds_mask),
+        Value::Object(map) => map.values().any(holds_mask),
+        _ => false,
     }
+}
 
-    /// [`unmask_value`](Self::unmask_value) for whole session data.
-    #[must_use]
-    pub fn unmask_data(&self, edited: &SessionData, original: &SessionData) -> SessionData {
-        match self.unmask_value(
-            &Value::Object(edited.clone()),
-            &Value::Object(original.clone()),
-        ) {
-            Value::Object(map) => map,
-            _ => SessionData::new(),
+/// Undoes the masking of an edited copy. `shown` is what the editor started
+/// from: `original` with some values shown as [`MASK`]. Wherever `edited`
+/// still holds [`MASK`] where `shown` did, the value from `original` at that
+/// place comes back, so saving an edit made on masked text never writes
+/// `••••` over a secret. A new value typed over a `••••` is kept as typed.
+///
+/// # Errors
+///
+/// [`MaskedEdit`] when `••••` is left where `shown` had none (a masked value
+/// moved or its key renamed), or when a list holding masked values changed
+/// length or had items moved: restoring by position would put a secret in
+/// the wrong place.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use session_inspector::mask::{unmask_value, Masking};
+///
+/// let masking = Masking::default();
+/// let original = json!({"password": "hunter2", "cart": [1]});
+/// let shown = masking.mask_value(&original);
+/// let mut edited = shown.clone();
+/// edited["cart"] = json!([1, 2]);
+/// assert_eq!(
+///     unmask_value(&edited, &shown, &original).unwrap(),
+///     json!({"password": "hunter2", "cart": [1, 2]})
+/// );
+/// // Renamed, the masked value has nothing to come back from.
+/// let renamed = json!({"pass_word": "••••", "cart": [1]});
+/// assert!(unmask_value(&renamed, &shown, &original).is_err());
+/// ```
+pub fn unmask_value(edited: &Value, shown: &Value, original: &Value) -> Result<Value, MaskedEdit> {
+    unmask_at(edited, Some(shown), Some(original), "")
+}
+
+/// [`unmask_value`] for whole session data.
+///
+/// # Errors
+///
+/// As [`unmask_value`].
+pub fn unmask_data(
+    edited: &SessionData,
+    shown: &SessionData,
+    original: &SessionData,
+) -> Result<SessionData, MaskedEdit> {
+    match unmask_value(
+        &Value::Object(edited.clone()),
+        &Value::Object(shown.clone()),
+        &Value::Object(original.clone()),
+    )? {
+        Value::Object(map) => Ok(map),
+        _ => Ok(SessionData::new()),
+    }
+}
+
+/// [`unmask_value`] at `path`; `shown` and `original` are `None` where the
+/// edit has a key or item they lack.
+fn unmask_at(
+    edited: &Value,
+    shown: Option<&Value>,
+    original: Option<&Value>,
+    path: &str,
+) -> Result<Value, MaskedEdit> {
+    if edited.as_str() == Some(MASK) {
+        return match (shown, original) {
+            (Some(shown), Some(original)) if shown.as_str() == Some(MASK) => Ok(original.clone()),
+            _ => Err(MaskedEdit::Moved {
+                path: display_path(path),
+            }),
+        };
+    }
+    match edited {
+        Value::Object(map) => {
+            let shown = shown.and_then(Value::as_object);
+            let original = original.and_then(Value::as_object);
+            map.iter()
+                .map(|(key, value)| {
+                    let restored = unmask_at(
+                        value,
+                        shown.and_then(|shown| shown.get(key)),
+                        original.and_then(|original| original.get(key)),
+                        &child_path(path, key),
+                    )?;
+                    Ok((key.clone(), restored))
+                })
+                .collect::<Result<_, _>>()
+                .map(Value::Object)
         }
+        Value::Array(items) => {
+            let shown = shown.and_then(Value::as_array);
+            let original = original.and_then(Value::as_array);
+            if let Some(shown) = shown {
+                if shown.iter().any(holds_mask) && list_changed(items, shown) {
+                    return Err(MaskedEdit::ListChanged {
+                        path: display_path(path),
+                    });
+                }
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(index, value)| {
+                    unmask_at(
+                        value,
+                        shown.and_then(|shown| shown.get(index)),
+                        original.and_then(|original| original.get(index)),
+                        &child_path(path, &index.to_string()),
+                    )
+                })
+                .collect::<Result<_, _>>()
+                .map(Value::Array)
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+/// Whether the items of a list that showed masked values were added, removed
+/// or moved: another length, or an item holding [`MASK`] that is now where
+/// another shown item was (edited in place, an item stays where it was).
+fn list_changed(edited: &[Value], shown: &[Value]) -> bool {
+    edited.len() != shown.len()
+        || edited
+            .iter()
+            .zip(shown)
+            .enumerate()
+            .any(|(index, (item, was))| {
+                item != was
+                    && holds_mask(item)
+                    && shown
+                        .iter()
+                        .enumerate()
+                        .any(|(other, shown)| other != index && shown == item)
+            })
+}
+
+/// A JSON pointer for messages (the root is "the data").
+fn display_path(path: &str) -> String {
+    if path.is_empty() {
+        "the data".to_owned()
+    } else {
+        path.to_owned()
     }
 }
 
@@ -217,12 +341,76 @@ mod tests {
     #[test]
     fn a_secret_typed_over_is_kept_as_typed() {
         let masking = Masking::default();
-        let original = json!({"password": "old"});
+        let original = json!({"password": "old", "token": "t"});
+        let shown = masking.mask_value(&original);
         let edited = json!({"password": "new", "token": MASK});
         assert_eq!(
-            masking.unmask_value(&edited, &original),
-            json!({"password": "new", "token": MASK}),
-            "a new key that says ••••, with nothing to restore, is kept"
+            unmask_value(&edited, &shown, &original).unwrap(),
+            json!({"password": "new", "token": "t"}),
+            "the typed value is kept, the untouched one restored"
+        );
+        let added = json!({"password": "new", "token": MASK, "api_token": MASK});
+        assert_eq!(
+            unmask_value(&added, &shown, &original),
+            Err(MaskedEdit::Moved {
+                path: "/api_token".to_owned()
+            }),
+            "a new key that says ••••, with nothing to restore, is refused"
+        );
+    }
+
+    #[test]
+    fn a_renamed_or_moved_secret_is_refused() {
+        let masking = Masking::default();
+        let original = json!({"password": "hunter2", "prefs": {"theme": "dark"}});
+        let shown = masking.mask_value(&original);
+        for edited in [
+            json!({"user_password": MASK, "prefs": {"theme": "dark"}}),
+            json!({"pw": MASK, "prefs": {"theme": "dark"}}),
+            json!({"prefs": {"theme": "dark", "password": MASK}}),
+        ] {
+            let refused = unmask_value(&edited, &shown, &original).unwrap_err();
+            assert!(matches!(refused, MaskedEdit::Moved { .. }), "{edited}");
+            assert!(refused.to_string().contains("Reveal it"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_list_of_secrets_keeps_its_items_in_place() {
+        let masking = Masking::default();
+        let original = json!({"accounts": [
+            {"name": "a", "token": "secret-a"},
+            {"name": "b", "token": "secret-b"},
+            {"name": "c", "token": "secret-c"}
+        ]});
+        let shown = masking.mask_value(&original);
+        let item = |name: &str| json!({"name": name, "token": MASK});
+        let refused = |accounts: Vec<Value>| {
+            unmask_value(&json!({ "accounts": accounts }), &shown, &original)
+        };
+        // Deleting the first item used to give "b" the secret of "a".
+        assert_eq!(
+            refused(vec![item("b"), item("c")]),
+            Err(MaskedEdit::ListChanged {
+                path: "/accounts".to_owned()
+            })
+        );
+        // Reordering.
+        assert!(refused(vec![item("b"), item("a"), item("c")]).is_err());
+        // Adding.
+        assert!(refused(vec![item("a"), item("b"), item("c"), item("d")]).is_err());
+        // Editing an item in place is fine: its secret stays its own.
+        let renamed = refused(vec![item("a"), item("bee"), item("c")]).unwrap();
+        assert_eq!(
+            renamed["accounts"][1],
+            json!({"name": "bee", "token": "secret-b"})
+        );
+        // A list without masked values may change at will.
+        let original = json!({"cart": [1, 2, 3]});
+        let shown = masking.mask_value(&original);
+        assert_eq!(
+            unmask_value(&json!({"cart": [3, 1]}), &shown, &original).unwrap(),
+            json!({"cart": [3, 1]})
         );
     }
 }

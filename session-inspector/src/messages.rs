@@ -234,11 +234,17 @@ pub enum Op {
     /// Opening the database.
     Connect,
     /// Counting the table's rows.
-    Count,
+    Count {
+        /// The table generation the count was for.
+        generation: u64,
+    },
     /// Loading a page of the table.
     LoadPage,
     /// Loading one session.
-    Load,
+    Load {
+        /// The session asked for.
+        session_id: SessionId,
+    },
     /// Saving an edit.
     Save,
     /// Changing one session's expiry.
@@ -266,9 +272,9 @@ impl fmt::Display for Op {
         f.write_str(match self {
             Self::NotConnected => "no database",
             Self::Connect => "opening the database",
-            Self::Count => "counting sessions",
+            Self::Count { .. } => "counting sessions",
             Self::LoadPage => "loading sessions",
-            Self::Load => "loading the session",
+            Self::Load { .. } => "loading the session",
             Self::Save => "saving the session",
             Self::ChangeExpiry(ExpiryChange::ExpireNow) => "expiring the session",
             Self::ChangeExpiry(ExpiryChange::ExtendMinutes(_)) => "extending the session",
@@ -363,7 +369,10 @@ pub enum Request {
         action: BulkAction,
         /// The filter.
         filter: SessionFilter,
-        /// Set to stop after the current batch.
+        /// The number of sessions the admin confirmed: the action changes at
+        /// most this many, even if more start matching meanwhile.
+        at_most: u64,
+        /// Set to stop after the current batch (set before the first: nothing runs).
         cancel: Arc<AtomicBool>,
     },
     /// Write the sessions matching a filter to a file.
@@ -376,6 +385,9 @@ pub enum Request {
         masking: Masking,
         /// The file (replaced only when the export completes).
         path: PathBuf,
+        /// Whether an existing file there may be replaced (the user said so);
+        /// otherwise the export refuses.
+        replace: bool,
         /// Set to stop after the current page.
         cancel: Arc<AtomicBool>,
     },
@@ -444,11 +456,15 @@ pub enum Response {
     },
     /// An edit was saved.
     Saved {
+        /// The session the edit was for.
+        session_id: SessionId,
         /// The session as written.
         session: Session,
     },
     /// An edit was refused because someone else wrote the session meanwhile.
     Conflict {
+        /// The session the edit was for.
+        session_id: SessionId,
         /// The data the user tried to save.
         mine: SessionData,
         /// The version the edit was based on.

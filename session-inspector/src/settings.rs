@@ -30,7 +30,8 @@ pub struct Settings {
     pub auto_refresh: bool,
     /// Seconds between automatic refreshes.
     pub refresh_interval_secs: u32,
-    /// Which values are masked.
+    /// Which values are masked: the patterns are remembered, masking itself
+    /// always starts on (switched off, it stays off until the app closes).
     pub masking: Masking,
     /// Minutes "Extend" adds.
     pub extend_minutes: u32,
@@ -77,9 +78,12 @@ impl Settings {
         storage.remove_string(LEGACY_REFRESH_KEY);
     }
 
-    /// Without passwords, duplicates or out-of-range numbers.
+    /// Without passwords, duplicates or out-of-range numbers, and with
+    /// masking on: secrets are never shown at start because they were once
+    /// revealed.
     #[must_use]
     pub fn cleaned(mut self) -> Self {
+        self.masking.enabled = true;
         let mut recent: Vec<String> = Vec::with_capacity(self.recent_connections.len());
         for url in &self.recent_connections {
             let url = shared_model::strip_password(url);
@@ -139,6 +143,35 @@ mod tests {
         );
         assert!(!storage.0.values().any(|v| v.contains("hunter2")));
         assert_eq!(Settings::load(&storage), settings);
+    }
+
+    #[test]
+    fn masking_switched_off_is_not_remembered_but_its_patterns_are() {
+        let mut storage = Memory::default();
+        let settings = Settings {
+            masking: Masking {
+                enabled: false,
+                patterns: vec!["ssn".to_owned()],
+            },
+            ..Settings::default()
+        };
+        settings.save(&mut storage);
+        assert!(
+            !storage.0[SETTINGS_KEY].contains("enabled: false"),
+            "{:?}",
+            storage.0
+        );
+        let loaded = Settings::load(&storage);
+        assert!(loaded.masking.enabled, "masking starts on");
+        assert_eq!(loaded.masking.patterns, vec!["ssn"]);
+        // A file written by an older version that stored it off.
+        storage.set_string(
+            SETTINGS_KEY,
+            "(masking: (enabled: false, patterns: [\"pin\"]))".to_owned(),
+        );
+        let loaded = Settings::load(&storage);
+        assert!(loaded.masking.enabled);
+        assert_eq!(loaded.masking.patterns, vec!["pin"]);
     }
 
     #[test]

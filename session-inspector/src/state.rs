@@ -10,7 +10,7 @@ use shared_model::{
 };
 
 use crate::export::ExportFormat;
-use crate::mask::{Masking, MASK};
+use crate::mask::{child_path, unmask_data, MaskedEdit, Masking, MASK};
 use crate::messages::{BulkAction, ConnectionInfo, DatabaseUrl, HistoryScope, Row, RowId};
 
 /// Rows per database page.
@@ -48,6 +48,8 @@ pub struct ConnectionState {
     /// Open databases read-only (the toggle; the open one says what it is in
     /// [`ConnectionInfo::read_only`]).
     pub read_only: bool,
+    /// The inspector was started with `--read-only`: the toggle stays on.
+    pub read_only_at_launch: bool,
 }
 
 impl ConnectionState {
@@ -160,6 +162,8 @@ pub struct TableState {
     pub sort: Sort,
     /// Matching rows, once counted.
     pub count: Option<u64>,
+    /// Why the current generation's count failed.
+    pub count_error: Option<String>,
     /// Loaded pages by page number.
     pub pages: HashMap<usize, CachedPage>,
     /// Pages requested for the current generation.
@@ -188,6 +192,7 @@ impl TableState {
         self.filter = filter;
         self.sort = sort;
         self.count = None;
+        self.count_error = None;
         self.pages.clear();
         self.requested.clear();
         self.known.clear();
@@ -201,6 +206,7 @@ impl TableState {
         self.generation += 1;
         self.requested.clear();
         self.changed.clear();
+        self.count_error = None;
         self.refreshing = true;
     }
 
@@ -310,6 +316,8 @@ pub enum Loaded {
     Missing,
     /// Its data is not a JSON object.
     Corrupt(String),
+    /// Loading it failed (the message says why); a refresh tries again.
+    Failed(String),
     /// Loaded.
     Session(Box<Session>),
 }
@@ -335,12 +343,6 @@ pub enum DetailView {
     Data,
     /// The audit timeline.
     History,
-}
-
-/// A path to a value in session data, as a JSON pointer (`/oauth/token`, `/cart/0`).
-#[must_use]
-pub fn child_path(parent: &str, key: &str) -> String {
-    format!("{parent}/{}", key.replace('~', "~0").replace('/', "~1"))
 }
 
 /// `data` with the values under secret keys replaced by [`MASK`], except those
@@ -392,6 +394,8 @@ pub fn mask_except(
 /// The raw JSON editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Editor {
+    /// The session the text is from (saving writes to it, whatever is selected).
+    pub session_id: SessionId,
     /// The text being edited (secret values masked unless revealed).
     pub text: String,
     /// The text as generated from the session.
@@ -401,12 +405,17 @@ pub struct Editor {
     pub data: SessionData,
     /// The masking the text was made with (unmasking uses the same).
     pub masking: Masking,
+    /// The paths revealed when the text was made (unmasking uses the same).
+    pub revealed: HashSet<String>,
     /// The version the text was loaded from.
     pub base_version: i64,
     /// Why the text cannot be saved, with its line and column.
     pub error: Option<String>,
     /// The line (1-based) the error is on, highlighted in the editor.
     pub error_line: Option<usize>,
+    /// Why the last save was refused before anything was sent (a masked
+    /// value moved or renamed); cleared when the text changes.
+    pub refusal: Option<String>,
     /// A save is in flight.
     pub saving: bool,
 }
@@ -417,13 +426,16 @@ impl Editor {
     pub fn for_session(session: &Session, masking: &Masking, revealed: &HashSet<String>) -> Self {
         let text = pretty(&mask_except(masking, &session.data, revealed));
         Self {
+            session_id: session.id,
             original: text.clone(),
             text,
             data: session.data.clone(),
             masking: masking.clone(),
+            revealed: revealed.clone(),
             base_version: session.version,
             error: None,
             error_line: None,
+            refusal: None,
             saving: false,
         }
     }
@@ -436,6 +448,7 @@ impl Editor {
 
     /// Re-validates the text; returns the data as typed when it is a JSON object.
     pub fn validate(&mut self) -> Option<SessionData> {
+        self.refusal = None;
         match shared_model::parse_data(&self.text) {
             Ok(data) => {
                 self.error = None;
@@ -455,10 +468,35 @@ impl Editor {
 
     /// The data to save: the text, validated, with every secret value still
     /// shown as [`MASK`] put back from the loaded data, so a masked secret is
-    /// never overwritten with the mask.
+    /// never overwritten with the mask. `None` (with [`error`](Self::error) or
+    /// [`refusal`](Self::refusal) saying why) when the text is not a JSON
+    /// object, or when a masked value was moved or renamed (see
+    /// [`unmask_data`]): nothing must be sent then.
     pub fn data_to_save(&mut self) -> Option<SessionData> {
         let typed = self.validate()?;
-        Some(self.masking.unmask_data(&typed, &self.data))
+        let shown = mask_except(&self.masking, &self.data, &self.revealed);
+        let unmasked = unmask_data(&typed, &shown, &self.data);
+        self.refuse_on(unmasked)
+    }
+
+    /// [`data_to_save`](Self::data_to_save) over `current` instead of the
+    /// loaded data: after a conflict, the masked values left as they are take
+    /// the current version's secrets, not the ones the edit started from.
+    pub fn data_to_save_over(&mut self, current: &SessionData) -> Option<SessionData> {
+        let typed = self.validate()?;
+        let shown = mask_except(&self.masking, current, &self.revealed);
+        let unmasked = unmask_data(&typed, &shown, current);
+        self.refuse_on(unmasked)
+    }
+
+    fn refuse_on(&mut self, unmasked: Result<SessionData, MaskedEdit>) -> Option<SessionData> {
+        match unmasked {
+            Ok(data) => Some(data),
+            Err(refusal) => {
+                self.refusal = Some(refusal.to_string());
+                None
+            }
+        }
     }
 
     /// Drops the edit.
@@ -466,6 +504,7 @@ impl Editor {
         self.text = self.original.clone();
         self.error = None;
         self.error_line = None;
+        self.refusal = None;
     }
 }
 
@@ -503,6 +542,8 @@ pub struct ConflictState {
     pub current: Box<Session>,
     /// Its data as indented JSON, masked.
     pub current_text: String,
+    /// Why "Overwrite with mine" was refused (a masked value moved or renamed).
+    pub error: Option<String>,
 }
 
 /// "Expire all matching" or "Delete all matching", waiting for confirmation.
@@ -562,6 +603,8 @@ pub enum Confirm {
     Purge,
     /// Expire or delete every session matching the filter.
     Bulk(BulkConfirm),
+    /// Reopen the database writable (untick "Read-only").
+    Writable,
 }
 
 /// The export dialog's fields.
@@ -571,6 +614,10 @@ pub struct ExportDialog {
     pub format: ExportFormat,
     /// The file to write.
     pub path: String,
+    /// The user agreed to replace the file at `path` if it exists (ticked
+    /// "Replace the existing file", or picked it in the native save dialog,
+    /// which asked); changing the path clears it.
+    pub replace: bool,
 }
 
 /// A long job on the worker that reports progress and can be cancelled.
@@ -684,6 +731,36 @@ impl Default for RefreshState {
     }
 }
 
+/// The session cookie field's text. The cookie is a secret (it logs in as the
+/// session's user): its `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CookieInput(String);
+
+impl CookieInput {
+    /// The text, for the field to edit.
+    pub fn text_mut(&mut self) -> &mut String {
+        &mut self.0
+    }
+
+    /// Whether nothing but blanks was typed.
+    #[must_use]
+    pub fn is_blank(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+
+    /// The text, leaving the field empty.
+    pub fn take(&mut self) -> String {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl std::fmt::Debug for CookieInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = if self.0.is_empty() { "" } else { "<redacted>" };
+        f.debug_tuple("CookieInput").field(&shown).finish()
+    }
+}
+
 /// Everything the app shows.
 #[derive(Debug, Clone, Default)]
 pub struct AppState {
@@ -730,7 +807,7 @@ pub struct AppState {
     /// Paths (see [`child_path`]) of the selection's values revealed one by one.
     pub revealed: HashSet<String>,
     /// A session cookie pasted to find its session; cleared once used.
-    pub cookie_input: String,
+    pub cookie_input: CookieInput,
     /// Focus the filter on the next frame (Ctrl+F).
     pub focus_filter: bool,
     /// "Now" for relative times, updated every frame.
@@ -913,6 +990,55 @@ mod tests {
             serde_json::Value::Object(saved),
             json!({"password": "hunter2", "cart": [1], "nested": {"apiKey": "k"}})
         );
+    }
+
+    #[test]
+    fn a_moved_secret_is_refused_with_a_reason_and_nothing_to_send() {
+        let session = session(json!({"password": "hunter2", "cart": []}));
+        let mut editor = Editor::for_session(&session, &Masking::default(), &HashSet::new());
+        editor.text = editor.text.replace("\"password\"", "\"old_password\"");
+        assert!(editor.data_to_save().is_none(), "nothing to send");
+        let refusal = editor.refusal.clone().unwrap();
+        assert!(refusal.contains("/old_password"), "{refusal}");
+        assert!(refusal.contains("Reveal it"), "{refusal}");
+        assert!(editor.error.is_none(), "the JSON itself is fine");
+        // Revealed first, the value moves with its key.
+        let revealed = HashSet::from([child_path("", "password")]);
+        let mut editor = Editor::for_session(&session, &Masking::default(), &revealed);
+        editor.text = editor.text.replace("\"password\"", "\"old_password\"");
+        let saved = editor.data_to_save().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(saved),
+            json!({"old_password": "hunter2", "cart": []})
+        );
+    }
+
+    #[test]
+    fn overwriting_takes_the_current_versions_secrets() {
+        let old = session(json!({"password": "old-secret", "cart": []}));
+        let mut editor = Editor::for_session(&old, &Masking::default(), &HashSet::new());
+        editor.text = editor.text.replace("\"cart\": []", "\"cart\": [1]");
+        let current = json!({"password": "rotated", "cart": ["theirs"]});
+        let current = current.as_object().unwrap();
+        let saved = editor.data_to_save_over(current).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(saved),
+            json!({"password": "rotated", "cart": [1]})
+        );
+    }
+
+    #[test]
+    fn a_cookie_never_shows_in_debug_output() {
+        let mut state = AppState::default();
+        state
+            .cookie_input
+            .text_mut()
+            .push_str("s3cr3t-cookie-value");
+        let debug = format!("{state:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(debug.contains("CookieInput(\"<redacted>\")"), "{debug}");
+        assert_eq!(state.cookie_input.take(), "s3cr3t-cookie-value");
+        assert!(state.cookie_input.is_blank());
     }
 
     #[test]

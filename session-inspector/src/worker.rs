@@ -158,7 +158,12 @@ fn run_counts(jobs: &Receiver<CountJob>, generation: &AtomicU64, send: impl Fn(R
                 generation: job_generation,
                 count,
             },
-            Err(error) => failed(Op::Count, error),
+            Err(error) => failed(
+                Op::Count {
+                    generation: job_generation,
+                },
+                error,
+            ),
         };
         if !send(response) {
             return;
@@ -200,7 +205,7 @@ impl WorkerState {
                     .send(CountJob::Count { generation, filter })
                     .is_err()
                 {
-                    failed(Op::Count, "the count thread has stopped")
+                    failed(Op::Count { generation }, "the count thread has stopped")
                 } else {
                     return true;
                 }
@@ -270,30 +275,15 @@ impl WorkerState {
             Request::Bulk {
                 action,
                 filter,
+                at_most,
                 cancel,
-            } => {
-                let progress = |done| {
-                    // Progress is best effort; the UI may have gone.
-                    send(Response::BulkProgress { action, done }) && !cancel.load(Ordering::Relaxed)
-                };
-                let result = match action {
-                    BulkAction::Expire => manager.expire_matching(&filter, BULK_BATCH, progress),
-                    BulkAction::Delete => manager.delete_matching(&filter, BULK_BATCH, progress),
-                };
-                match result {
-                    Ok(done) => Response::BulkDone {
-                        action,
-                        done,
-                        cancelled: cancel.load(Ordering::Relaxed),
-                    },
-                    Err(error) => write_failed(Op::Bulk(action), error, read_only),
-                }
-            }
+            } => bulk(&manager, action, &filter, at_most, &cancel, read_only, send),
             Request::Export {
                 filter,
                 format,
                 masking,
                 path,
+                replace,
                 cancel,
             } => export_to_file(
                 &ExportJob {
@@ -302,6 +292,7 @@ impl WorkerState {
                     format,
                     masking: &masking,
                     path,
+                    replace,
                     cancel: &cancel,
                 },
                 send,
@@ -351,18 +342,40 @@ impl WorkerState {
             }
             // Keep working on the previous database, if any.
             Err(error) => Response::ConnectFailed {
+                message: without_url_secrets(error.to_string(), &url),
                 url,
-                message: error.to_string(),
             },
         }
     }
 }
 
+/// `message` with the URL's passwords hidden: an error may quote the URL as
+/// given (an SQLite path is all of it).
+fn without_url_secrets(message: String, url: &DatabaseUrl) -> String {
+    let exposed = url.expose();
+    let redacted = url.redacted();
+    if exposed == redacted {
+        return message;
+    }
+    let mut message = message.replace(exposed, &redacted);
+    if let (Some(path), Some(shown)) = (
+        exposed.strip_prefix("sqlite://"),
+        redacted.strip_prefix("sqlite://"),
+    ) {
+        message = message.replace(path, shown);
+    }
+    message
+}
+
+/// What a write refused by a read-only connection adds to its error.
+pub const READ_ONLY_REFUSAL: &str =
+    "the database is open read-only, so the connection refused the write";
+
 /// A write that failed; on a read-only connection the message says that the
-/// connection refused it.
+/// connection refused it ([`READ_ONLY_REFUSAL`]).
 fn write_failed(op: Op, error: impl std::fmt::Display, read_only: bool) -> Response {
     let message = if read_only {
-        format!("{error} (the database is open read-only: untick Read-only to make changes)")
+        format!("{error} ({READ_ONLY_REFUSAL})")
     } else {
         error.to_string()
     };
@@ -379,7 +392,7 @@ fn get(manager: &SessionManager, session_id: SessionId) -> Response {
             session_id,
             session: Some(Err(corrupt.reason)),
         },
-        Err(error) => failed(Op::Load, error),
+        Err(error) => failed(Op::Load { session_id }, error),
     }
 }
 
@@ -391,13 +404,54 @@ fn save(
     read_only: bool,
 ) -> Response {
     match manager.replace_data(&session_id, data.clone(), expected_version) {
-        Ok(session) => Response::Saved { session },
+        Ok(session) => Response::Saved {
+            session_id,
+            session,
+        },
         Err(ModelError::Conflict { expected, current }) => Response::Conflict {
+            session_id,
             mine: data,
             expected_version: expected,
             current: *current,
         },
         Err(error) => write_failed(Op::Save, error, read_only),
+    }
+}
+
+/// Runs "Expire/Delete all matching": at most `at_most` sessions (the count
+/// the admin confirmed), in batches, reporting progress, until done or
+/// cancelled. Cancelled before it starts, it runs no batch at all.
+fn bulk(
+    manager: &SessionManager,
+    action: BulkAction,
+    filter: &SessionFilter,
+    at_most: u64,
+    cancel: &AtomicBool,
+    read_only: bool,
+    send: &impl Fn(Response) -> bool,
+) -> Response {
+    if cancel.load(Ordering::Relaxed) {
+        return Response::BulkDone {
+            action,
+            done: 0,
+            cancelled: true,
+        };
+    }
+    let progress = |done| {
+        // Progress is best effort; the UI may have gone.
+        send(Response::BulkProgress { action, done }) && !cancel.load(Ordering::Relaxed)
+    };
+    let result = match action {
+        BulkAction::Expire => manager.expire_matching(filter, at_most, BULK_BATCH, progress),
+        BulkAction::Delete => manager.delete_matching(filter, at_most, BULK_BATCH, progress),
+    };
+    match result {
+        Ok(done) => Response::BulkDone {
+            action,
+            done,
+            cancelled: cancel.load(Ordering::Relaxed),
+        },
+        Err(error) => write_failed(Op::Bulk(action), error, read_only),
     }
 }
 
@@ -430,6 +484,8 @@ struct ExportJob<'a> {
     format: ExportFormat,
     masking: &'a Masking,
     path: PathBuf,
+    /// Whether an existing file at `path` may be replaced.
+    replace: bool,
     cancel: &'a AtomicBool,
 }
 
@@ -440,35 +496,93 @@ fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Exports to `<path>.part`, then renames it to `path`: a cancelled or failed
-/// export leaves no file and never replaces an existing one.
+/// Whether something (a file, a folder, even a dangling link) is at `path`.
+#[must_use]
+pub fn occupied(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// Creates a new file readable and writable by its owner only (mode 0600 on
+/// unix): an export holds session data, masked or not. Refuses to open a file
+/// that exists.
+fn create_private(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Why an export will not replace the file at `path`.
+fn not_replaced(path: &Path) -> String {
+    format!(
+        "{} exists and was not replaced (tick \"Replace the existing file\" to replace it)",
+        path.display()
+    )
+}
+
+/// Exports to `<path>.part` (created new, mode 0600), then renames it to
+/// `path`: a cancelled or failed export leaves no file and never replaces an
+/// existing one; a complete one replaces an existing file only when
+/// `job.replace` says so.
 fn export_to_file(job: &ExportJob<'_>, send: &impl Fn(Response) -> bool) -> Response {
+    if !job.replace && occupied(&job.path) {
+        return failed(Op::Export, not_replaced(&job.path));
+    }
     let partial = partial_path(&job.path);
-    let written = File::create(&partial)
-        .map_err(crate::Error::from)
-        .and_then(|file| {
-            let mut out = BufWriter::new(file);
-            let written = export(
-                job.manager,
-                job.filter,
-                job.format,
-                job.masking,
-                &mut out,
-                |written| {
-                    send(Response::ExportProgress { written })
-                        && !job.cancel.load(Ordering::Relaxed)
-                },
-            )?;
-            out.flush()?;
-            Ok(written)
-        });
-    let cancelled = job.cancel.load(Ordering::Relaxed);
-    let result = written.and_then(|written| {
-        if !cancelled {
-            std::fs::rename(&partial, &job.path)?;
+    let file = match create_private(&partial) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Not ours to remove: another export may be writing it.
+            return failed(
+                Op::Export,
+                format!(
+                    "{} exists (another export is writing it, or one was interrupted): \
+                     remove it and export again",
+                    partial.display()
+                ),
+            );
         }
+        Err(error) => {
+            return failed(
+                Op::Export,
+                format!("cannot create {}: {error}", partial.display()),
+            )
+        }
+    };
+    let mut out = BufWriter::new(file);
+    let written = export(
+        job.manager,
+        job.filter,
+        job.format,
+        job.masking,
+        &mut out,
+        |written| send(Response::ExportProgress { written }) && !job.cancel.load(Ordering::Relaxed),
+    )
+    .and_then(|written| {
+        out.flush()?;
         Ok(written)
     });
+    drop(out);
+    let cancelled = job.cancel.load(Ordering::Relaxed);
+    let result = written
+        .map_err(|error| error.to_string())
+        .and_then(|written| {
+            if cancelled {
+                return Ok(written);
+            }
+            // Checked again: a file may have appeared while the export ran.
+            if !job.replace && occupied(&job.path) {
+                return Err(not_replaced(&job.path));
+            }
+            match std::fs::rename(&partial, &job.path) {
+                Ok(()) => Ok(written),
+                Err(error) => Err(format!("cannot write {}: {error}", job.path.display())),
+            }
+        });
     // A cancelled or failed export keeps nothing.
     let leftover = if cancelled || result.is_err() {
         match std::fs::remove_file(&partial) {
@@ -497,8 +611,26 @@ fn export_to_file(job: &ExportJob<'_>, send: &impl Fn(Response) -> bool) -> Resp
 
 #[cfg(test)]
 mod tests {
-    use super::partial_path;
+    use super::{partial_path, without_url_secrets};
+    use crate::messages::DatabaseUrl;
     use std::path::Path;
+
+    #[test]
+    fn a_connect_error_never_quotes_a_password() {
+        for url in [
+            "/tmp/x.sqlite?password=hunter2",
+            "sqlite:///tmp/x.sqlite?password=hunter2",
+        ] {
+            let url = DatabaseUrl::new(url);
+            let message = without_url_secrets(
+                "no SQLite database at /tmp/x.sqlite?password=hunter2".to_owned(),
+                &url,
+            );
+            assert_eq!(message, "no SQLite database at /tmp/x.sqlite?password=***");
+        }
+        let plain = DatabaseUrl::new("db.sqlite");
+        assert_eq!(without_url_secrets("as is".to_owned(), &plain), "as is");
+    }
 
     #[test]
     fn the_partial_file_sits_next_to_the_target() {

@@ -268,6 +268,45 @@ fn commands_other_than_seed_never_create_or_migrate_a_database() {
             .stderr(predicate::str::contains("there is no sessions table"));
     }
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "not migrated");
+
+    // A `file:` URI is checked too: nothing is created behind it.
+    let uri_path = dir.path().join("uri.sqlite");
+    inspector(&format!("file:{}", uri_path.display()))
+        .arg("list")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no SQLite database at"));
+    assert!(!uri_path.exists());
+}
+
+/// `--read-only` opens the very file a plain path names, whatever characters
+/// its name holds, as the writable mode does.
+#[test]
+fn read_only_opens_the_same_file_for_odd_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let decoy = dir.path().join("q");
+    let odd = dir.path().join("q?x #%.db");
+    for (path, count) in [(&decoy, "3"), (&odd, "5")] {
+        inspector(path.to_str().unwrap())
+            .args(["seed", "--count", count])
+            .assert()
+            .success();
+    }
+    let doubled = format!("/{}", odd.display());
+    for url in [odd.to_str().unwrap(), doubled.as_str()] {
+        for read_only in [false, true] {
+            let mut command = inspector(url);
+            if read_only {
+                command.arg("--read-only");
+            }
+            let listed = json_output(command.args(["list", "--json"]));
+            assert_eq!(
+                listed.as_array().unwrap().len(),
+                5,
+                "{url} read_only={read_only}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -99,11 +99,16 @@ macro_rules! filtered {
         {
             // A whole address matches itself only (10.0.0.1 is not 10.0.0.10),
             // in the canonical form the writer stored; anything else is a prefix.
-            query = match ip.parse::<std::net::IpAddr>() {
-                Ok(address) => {
+            // Text ending in `:` (`2001:db8::`) is a prefix even though it parses.
+            let whole = ip
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .filter(|_| !ip.ends_with(':'));
+            query = match whole {
+                Some(address) => {
                     query.filter(sessions::ip_address.eq(address.to_canonical().to_string()))
                 }
-                Err(_) => query.filter(
+                None => query.filter(
                     sessions::ip_address
                         .like(crate::query::like_prefix(ip))
                         .escape('\\'),

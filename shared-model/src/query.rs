@@ -42,9 +42,10 @@ pub struct SessionFilter {
     pub status: Status,
     /// The JSON text of `data` contains this text (ASCII case-insensitive).
     pub data_contains: Option<String>,
-    /// The `ip_address` column starts with this text (`10.1.` matches a /16;
-    /// a whole address matches itself and nothing longer only if it ends a
-    /// group, so prefer the whole address).
+    /// The client's IP address: a whole address (`203.0.113.7`, `2001:db8::1`)
+    /// matches exactly that address; any other text, and text ending in `:`,
+    /// is a prefix of the stored text (`10.1.` matches 10.1.0.0/16,
+    /// `2001:db8::` the canonical forms starting so).
     #[serde(default)]
     pub ip_prefix: Option<String>,
 }

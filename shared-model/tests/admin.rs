@@ -131,6 +131,27 @@ fn bulk_actions_change_exactly_the_matching_rows(db: &TestDatabase) {
         manager.load(&bob.id).unwrap().is_some(),
         "bob does not match"
     );
+    // A whole address is that address only, not a prefix of longer ones;
+    // text ending in `:` is a prefix although it parses as an address.
+    let exact = SessionFilter {
+        ip_prefix: Some("10.1.0.1".into()),
+        ..SessionFilter::default()
+    };
+    assert_eq!(admin.count(&exact).unwrap(), 1);
+    let v6 = new_session(&manager, Some("dave"), "2001:db8::7", 30);
+    let v6_prefix = SessionFilter {
+        ip_prefix: Some("2001:db8::".into()),
+        ..SessionFilter::default()
+    };
+    let listed = admin
+        .list(
+            &v6_prefix,
+            shared_model::Sort::default(),
+            shared_model::Page::first(5),
+        )
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].as_ref().unwrap().id, v6.id);
     // `_` in a prefix is a character, not a LIKE wildcard.
     let underscore = SessionFilter {
         ip_prefix: Some("10_1".into()),
@@ -159,7 +180,7 @@ fn bulk_actions_change_exactly_the_matching_rows(db: &TestDatabase) {
         .delete_matching(&alice_expired, u64::MAX, 100, |_| true)
         .unwrap();
     assert_eq!(deleted, 1);
-    assert_eq!(admin.count(&SessionFilter::default()).unwrap(), 2);
+    assert_eq!(admin.count(&SessionFilter::default()).unwrap(), 3);
 
     let events = admin.events_of_user("alice", 100).unwrap();
     let count = |kind| events.iter().filter(|e| e.kind == Some(kind)).count();

@@ -23,11 +23,12 @@ impl InspectorApp {
     pub(super) fn apply(&mut self, ctx: &egui::Context, command: Command, now: f64) {
         match command {
             Command::Connect(url) => self.connect(url),
-            Command::SetReadOnly(read_only) => {
-                self.state.connection.read_only = read_only;
-                if let Some(current) = &self.state.connection.current {
-                    let url = current.url.clone();
-                    self.reconnect(url);
+            Command::SetReadOnly(read_only) => self.set_read_only(read_only),
+            Command::AskWritable => {
+                if self.state.connection.read_only_at_launch {
+                    self.refuse_writable();
+                } else {
+                    self.state.confirm = Some(Confirm::Writable);
                 }
             }
             Command::PickSqliteFile => self.open_file_dialog(ctx, FilePurpose::OpenSqlite),
@@ -58,34 +59,8 @@ impl InspectorApp {
                 }
                 self.state.conflict = None;
             }
-            Command::ReloadAfterConflict => {
-                if let Some(conflict) = self.state.conflict.take() {
-                    self.state.editor = Some(Editor::for_session(
-                        &conflict.current,
-                        &self.state.masking,
-                        &self.state.revealed,
-                    ));
-                    if let Some(selection) = &mut self.state.selection {
-                        selection.loaded = Loaded::Session(conflict.current);
-                    }
-                    self.state
-                        .info("Reloaded the current version; your edit was dropped");
-                }
-            }
-            Command::OverwriteAfterConflict => {
-                if let Some(conflict) = self.state.conflict.take() {
-                    if let Some(editor) = &mut self.state.editor {
-                        editor.text.clone_from(&conflict.mine_text);
-                        editor.base_version = conflict.current.version;
-                        editor.saving = true;
-                    }
-                    self.send(Request::Save {
-                        session_id: conflict.current.id,
-                        data: conflict.mine,
-                        expected_version: conflict.current.version,
-                    });
-                }
-            }
+            Command::ReloadAfterConflict => self.reload_after_conflict(),
+            Command::OverwriteAfterConflict => self.overwrite_after_conflict(),
             Command::SetExpiry(change) => {
                 if let Some(session_id) = self.state.selected_id() {
                     self.send(Request::SetExpiry { session_id, change });
@@ -116,6 +91,7 @@ impl InspectorApp {
                 self.state.export_dialog = Some(ExportDialog {
                     format,
                     path: default_export_path(format),
+                    replace: false,
                 });
             }
             Command::PickExportFile => {
@@ -320,7 +296,7 @@ impl InspectorApp {
     /// Hashes the pasted cookie to its public id and selects that session. The
     /// cookie is cleared from the field whatever happens: it is a secret.
     fn find_by_cookie(&mut self) {
-        let cookie = std::mem::take(&mut self.state.cookie_input);
+        let cookie = self.state.cookie_input.take();
         match cookie.trim().parse::<SessionToken>() {
             Ok(token) => {
                 let session_id = token.public_id();
@@ -335,19 +311,98 @@ impl InspectorApp {
         }
     }
 
-    fn save(&mut self) {
-        let Some(session_id) = self.state.selected_id() else {
+    /// Reopens the database read-only or writable. Writable is refused when
+    /// the inspector was started with `--read-only`.
+    fn set_read_only(&mut self, read_only: bool) {
+        if !read_only && self.state.connection.read_only_at_launch {
+            self.refuse_writable();
             return;
-        };
-        let Some(editor) = &mut self.state.editor else {
+        }
+        self.state.connection.read_only = read_only;
+        if let Some(current) = &self.state.connection.current {
+            let url = current.url.clone();
+            self.reconnect(url);
+        }
+    }
+
+    fn refuse_writable(&mut self) {
+        self.state.error(
+            "the inspector was started with --read-only; restart it without to make changes",
+        );
+    }
+
+    /// The editor, when it is the selected session's (a save is for the
+    /// session the text came from, never for whatever is selected later).
+    fn selected_editor(&mut self) -> Option<&mut Editor> {
+        let selected = self.state.selected_id()?;
+        self.state
+            .editor
+            .as_mut()
+            .filter(|editor| editor.session_id == selected)
+    }
+
+    fn save(&mut self) {
+        let Some(editor) = self.selected_editor() else {
             return;
         };
         let Some(data) = editor.data_to_save() else {
-            // Invalid JSON is never sent; the editor shows where it is wrong.
+            // Never sent: the editor says why (invalid JSON, or a masked
+            // value moved or renamed).
             return;
         };
         editor.saving = true;
+        let session_id = editor.session_id;
         let expected_version = editor.base_version;
+        self.send(Request::Save {
+            session_id,
+            data,
+            expected_version,
+        });
+    }
+
+    /// Conflict: shows the current version, dropping the edit.
+    fn reload_after_conflict(&mut self) {
+        let Some(conflict) = self.state.conflict.take() else {
+            return;
+        };
+        if self.state.selected_id() != Some(conflict.current.id) {
+            return;
+        }
+        self.state.editor = Some(Editor::for_session(
+            &conflict.current,
+            &self.state.masking,
+            &self.state.revealed,
+        ));
+        if let Some(selection) = &mut self.state.selection {
+            selection.loaded = Loaded::Session(conflict.current);
+        }
+        self.state
+            .info("Reloaded the current version; your edit was dropped");
+    }
+
+    /// Conflict: writes the edit over the current version. The masked values
+    /// the edit left alone take the current version's secrets (the edit's
+    /// text is unmasked again, against the current data).
+    fn overwrite_after_conflict(&mut self) {
+        let Some(mut conflict) = self.state.conflict.take() else {
+            return;
+        };
+        let session_id = conflict.current.id;
+        let Some(editor) = self
+            .selected_editor()
+            .filter(|editor| editor.session_id == session_id)
+        else {
+            return;
+        };
+        let Some(data) = editor.data_to_save_over(&conflict.current.data) else {
+            conflict.error = editor.refusal.clone().or_else(|| editor.error.clone());
+            self.state.conflict = Some(conflict);
+            return;
+        };
+        editor.data.clone_from(&conflict.current.data);
+        editor.base_version = conflict.current.version;
+        editor.saving = true;
+        let expected_version = conflict.current.version;
         self.send(Request::Save {
             session_id,
             data,
@@ -396,12 +451,16 @@ impl InspectorApp {
                 self.state.purge.removed = 0;
                 self.send(Request::Purge);
             }
+            Some(Confirm::Writable) => self.set_read_only(false),
             Some(Confirm::Bulk(bulk)) => {
-                if !bulk.is_confirmed() || self.state.job.is_some() {
-                    // Not confirmed after all: keep asking.
+                // The count the dialog showed and the admin confirmed: the
+                // action changes no more, whatever starts matching meanwhile.
+                let idle = self.state.job.is_none();
+                let Some(at_most) = bulk.count.filter(|_| bulk.is_confirmed() && idle) else {
+                    // Not confirmed after all (or busy): keep asking.
                     self.state.confirm = Some(Confirm::Bulk(bulk));
                     return;
-                }
+                };
                 let cancel = Arc::new(AtomicBool::new(false));
                 self.job_cancel = Some(Arc::clone(&cancel));
                 self.state.job = Some(JobState {
@@ -413,6 +472,7 @@ impl InspectorApp {
                 self.send(Request::Bulk {
                     action: bulk.action,
                     filter: bulk.filter,
+                    at_most,
                     cancel,
                 });
             }
@@ -428,6 +488,15 @@ impl InspectorApp {
             return;
         };
         let path = PathBuf::from(dialog.path.trim());
+        if !dialog.replace && crate::worker::occupied(&path) {
+            // The dialog says so and keeps Export disabled; a script gets told.
+            self.state.error(format!(
+                "{} exists; tick \"Replace the existing file\" to replace it",
+                path.display()
+            ));
+            self.state.export_dialog = Some(dialog);
+            return;
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         self.job_cancel = Some(Arc::clone(&cancel));
         self.state.job = Some(JobState {
@@ -441,6 +510,7 @@ impl InspectorApp {
             format: dialog.format,
             masking: self.state.masking.clone(),
             path,
+            replace: dialog.replace,
             cancel,
         });
     }
@@ -491,6 +561,8 @@ impl InspectorApp {
             FilePurpose::Export(_) => {
                 if let Some(dialog) = &mut self.state.export_dialog {
                     dialog.path = path.display().to_string();
+                    // The native save dialog asked before picking an existing file.
+                    dialog.replace = true;
                 }
             }
         }

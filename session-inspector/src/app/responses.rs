@@ -1,6 +1,6 @@
 //! Applying the worker's [`Response`]s to the state.
 
-use shared_model::{Session, SessionId};
+use shared_model::{Session, SessionData, SessionId};
 
 use super::{InitialSelection, InspectorApp};
 use crate::messages::{BulkAction, ConnectionInfo, ExpiryChange, Op, Response};
@@ -55,46 +55,35 @@ impl InspectorApp {
                 session_id,
                 session,
             } => self.loaded(session_id, session),
-            Response::Saved { session } => {
+            Response::Saved {
+                session_id,
+                session,
+            } => {
                 self.state.info(format!(
                     "Saved session {} (version {})",
-                    session.id.short(),
+                    session_id.short(),
                     session.version
                 ));
-                self.state.editor = Some(Editor::for_session(
-                    &session,
-                    &self.state.masking,
-                    &self.state.revealed,
-                ));
-                self.state.conflict = None;
-                if let Some(selection) = &mut self.state.selection {
-                    if selection.session_id == session.id {
+                // Another session selected meanwhile keeps its own editor.
+                if self.state.selected_id() == Some(session_id) {
+                    self.state.editor = Some(Editor::for_session(
+                        &session,
+                        &self.state.masking,
+                        &self.state.revealed,
+                    ));
+                    self.state.conflict = None;
+                    if let Some(selection) = &mut self.state.selection {
                         selection.loaded = Loaded::Session(Box::new(session));
                     }
                 }
                 self.refresh(now);
             }
             Response::Conflict {
+                session_id,
                 mine,
                 expected_version,
                 current,
-            } => {
-                if let Some(editor) = &mut self.state.editor {
-                    editor.saving = false;
-                }
-                self.state.error(format!(
-                    "not saved: session {} changed meanwhile (version {expected_version} is now {})",
-                    current.id.short(),
-                    current.version
-                ));
-                self.state.conflict = Some(ConflictState {
-                    mine_text: pretty(&self.state.shown_data(&mine)),
-                    mine,
-                    expected_version,
-                    current_text: pretty(&self.state.shown_data(&current.data)),
-                    current: Box::new(current),
-                });
-            }
+            } => self.conflict(session_id, mine, expected_version, current),
             Response::ExpiryChanged {
                 session_id,
                 expires_at,
@@ -283,11 +272,56 @@ impl InspectorApp {
         }
     }
 
+    /// A save was refused because the session changed meanwhile: the
+    /// conflict view, if the session is still the one selected.
+    fn conflict(
+        &mut self,
+        session_id: SessionId,
+        mine: SessionData,
+        expected_version: i64,
+        current: Session,
+    ) {
+        let changed = format!(
+            "not saved: session {} changed meanwhile (version {expected_version} is now {})",
+            session_id.short(),
+            current.version
+        );
+        if self.state.selected_id() != Some(session_id) {
+            self.state.error(changed);
+            return;
+        }
+        if let Some(editor) = &mut self.state.editor {
+            editor.saving = false;
+        }
+        self.state.error(changed);
+        self.state.conflict = Some(ConflictState {
+            mine_text: pretty(&self.state.shown_data(&mine)),
+            mine,
+            expected_version,
+            current_text: pretty(&self.state.shown_data(&current.data)),
+            current: Box::new(current),
+            error: None,
+        });
+    }
+
     fn failed(&mut self, op: Op, message: &str, now: f64) {
         match op {
             Op::Save => {
                 if let Some(editor) = &mut self.state.editor {
                     editor.saving = false;
+                }
+            }
+            Op::Load { session_id } => {
+                // A failed reload keeps what is shown; a first load says why.
+                if let Some(selection) = &mut self.state.selection {
+                    if selection.session_id == session_id && selection.loaded == Loaded::Loading {
+                        selection.loaded = Loaded::Failed(message.to_owned());
+                    }
+                }
+            }
+            Op::Count { generation } => {
+                if generation == self.state.table.generation {
+                    self.state.table.count_error = Some(message.to_owned());
                 }
             }
             Op::Purge => self.state.purge.running = false,
@@ -308,12 +342,7 @@ impl InspectorApp {
                 self.state.detail_view = DetailView::Data;
             }
             Op::Connect => self.state.connection.connecting = None,
-            Op::NotConnected
-            | Op::Count
-            | Op::Load
-            | Op::ChangeExpiry(_)
-            | Op::Delete
-            | Op::DeleteUser => {}
+            Op::NotConnected | Op::ChangeExpiry(_) | Op::Delete | Op::DeleteUser => {}
         }
         if matches!(op, Op::Bulk(_)) {
             // Earlier batches stay done: show what is left.
@@ -369,7 +398,11 @@ impl InspectorApp {
             Some(Ok(session)) => {
                 selection.user_id.clone_from(&session.user_id);
                 // Keep an edit in progress: saving it later runs the version check.
-                let keep_edit = self.state.editor.as_ref().is_some_and(Editor::is_dirty);
+                let keep_edit = self
+                    .state
+                    .editor
+                    .as_ref()
+                    .is_some_and(|editor| editor.session_id == session.id && editor.is_dirty());
                 if !keep_edit {
                     self.state.editor = Some(Editor::for_session(
                         &session,

@@ -3,7 +3,7 @@
 
 use egui::{Color32, RichText};
 
-use super::Command;
+use super::{Command, READ_ONLY_LOCKED};
 use crate::state::ConnectionState;
 
 /// Draws the connection bar.
@@ -43,15 +43,26 @@ pub fn connection_bar_ui(ui: &mut egui::Ui, connection: &mut ConnectionState) ->
                     }
                 }
             });
-        if ui
-            .checkbox(&mut connection.read_only, "Read-only")
+        // The toggle edits a copy: unticking asks first, and only the
+        // confirmation (or the new connection) changes the state.
+        let mut read_only = connection.read_only;
+        let toggle = ui
+            .add_enabled(
+                !connection.read_only_at_launch,
+                egui::Checkbox::new(&mut read_only, "Read-only"),
+            )
             .on_hover_text(
                 "Open the database read-only: the connection itself refuses every write \
-                 (edit, expire, delete, purge). Toggling reopens the database.",
+                 (edit, expire, delete, purge). Toggling reopens the database; unticking \
+                 asks first.",
             )
-            .changed()
-        {
-            commands.push(Command::SetReadOnly(connection.read_only));
+            .on_disabled_hover_text(READ_ONLY_LOCKED);
+        if toggle.changed() {
+            commands.push(if read_only {
+                Command::SetReadOnly(true)
+            } else {
+                Command::AskWritable
+            });
         }
         ui.separator();
         match (&connection.connecting, &connection.current) {

@@ -46,6 +46,7 @@ pub fn detail_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             state.history.as_ref(),
             state.connection.events_table(),
             state.now,
+            &state.masking,
         ));
         return commands;
     }
@@ -86,6 +87,7 @@ pub fn detail_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
             state.history.as_ref(),
             state.connection.events_table(),
             state.now,
+            &state.masking,
         ));
         return commands;
     }
@@ -96,6 +98,14 @@ pub fn detail_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
                 ui.spinner();
                 ui.label("Loading…");
             });
+            return commands;
+        }
+        Loaded::Failed(message) => {
+            ui.label(
+                RichText::new(format!("✖ Could not load this session: {message}"))
+                    .color(ui.visuals().error_fg_color),
+            );
+            ui.label("⟳ Refresh (F5) tries again.");
             return commands;
         }
         Loaded::Missing => {
@@ -336,7 +346,11 @@ fn editor_ui(
     let mut label = None;
     ui.horizontal(|ui| {
         label = Some(ui.strong("Raw JSON").id);
-        let can_save = editor.is_dirty() && editor.error.is_none() && !editor.saving && !read_only;
+        let can_save = editor.is_dirty()
+            && editor.error.is_none()
+            && editor.refusal.is_none()
+            && !editor.saving
+            && !read_only;
         let save = ui
             .add_enabled(can_save, egui::Button::new("💾 Save"))
             .on_hover_text(
@@ -360,7 +374,7 @@ fn editor_ui(
         if editor.saving {
             ui.spinner();
         }
-        if editor.error.is_none() {
+        if editor.error.is_none() && editor.refusal.is_none() {
             if editor.is_dirty() {
                 ui.label(
                     RichText::new("✔ Valid JSON object, not saved")
@@ -373,6 +387,11 @@ fn editor_ui(
     });
     if let Some(error) = &editor.error {
         ui.label(RichText::new(format!("✖ Invalid: {error}")).color(ui.visuals().error_fg_color));
+    }
+    if let Some(refusal) = &editor.refusal {
+        ui.label(
+            RichText::new(format!("✖ Not saved: {refusal}")).color(ui.visuals().error_fg_color),
+        );
     }
     let error_line = editor.error_line;
     let mut layouter = |ui: &egui::Ui, text: &dyn egui::TextBuffer, wrap_width: f32| {
@@ -415,6 +434,11 @@ fn conflict_ui(
         "You edited version {}; the database now has version {}. Nothing was saved.",
         conflict.expected_version, conflict.current.version
     ));
+    if let Some(error) = &conflict.error {
+        ui.label(
+            RichText::new(format!("✖ Not overwritten: {error}")).color(ui.visuals().error_fg_color),
+        );
+    }
     ui.horizontal(|ui| {
         if ui
             .button("↺ Reload")

@@ -44,19 +44,36 @@ pub fn confirm_ui(
                 ("Purge".to_owned(), true)
             }
             Confirm::Bulk(bulk) => bulk_ui(ui, bulk),
+            Confirm::Writable => {
+                ui.heading("Open the database writable?");
+                ui.label(
+                    "Edits, expiry changes, deletes and purges will then change the sessions \
+                     the application uses.",
+                );
+                ("Open writable".to_owned(), true)
+            }
         };
-        if matches!(
-            confirm,
+        // Reopening writable is how writes become possible: the read-only
+        // refusal does not apply to it.
+        let refusal = match confirm {
+            Confirm::Writable => None,
+            _ => refusal,
+        };
+        match confirm {
             Confirm::Bulk(BulkConfirm {
                 action: BulkAction::Expire,
                 ..
-            })
-        ) {
-            ui.label(
-                RichText::new("Their users are logged out; the rows stay until purged.").weak(),
-            );
-        } else {
-            ui.label(RichText::new("This cannot be undone.").weak());
+            }) => {
+                ui.label(
+                    RichText::new("Their users are logged out; the rows stay until purged.").weak(),
+                );
+            }
+            Confirm::Writable => {
+                ui.label(RichText::new("Tick Read-only again to go back.").weak());
+            }
+            _ => {
+                ui.label(RichText::new("This cannot be undone.").weak());
+            }
         }
         ui.add_space(8.0);
         ui.horizontal(|ui| {
@@ -160,6 +177,7 @@ pub fn export_dialog_ui(
                     let old = dialog.format.extension();
                     if let Some(stem) = dialog.path.strip_suffix(old) {
                         dialog.path = format!("{stem}{}", format.extension());
+                        dialog.replace = false;
                     }
                     dialog.format = format;
                 }
@@ -167,21 +185,42 @@ pub fn export_dialog_ui(
         });
         ui.horizontal(|ui| {
             let label = ui.label("File");
-            ui.add(egui::TextEdit::singleline(&mut dialog.path).desired_width(320.0))
-                .labelled_by(label.id);
+            if ui
+                .add(egui::TextEdit::singleline(&mut dialog.path).desired_width(320.0))
+                .labelled_by(label.id)
+                .changed()
+            {
+                // Agreeing to replace one file is not agreeing to replace another.
+                dialog.replace = false;
+            }
             if ui.button("Browse…").clicked() {
                 commands.push(Command::PickExportFile);
             }
         });
+        if state_summary.target_exists {
+            ui.label(
+                RichText::new(format!(
+                    "⚠ {} exists: it is replaced only if you say so.",
+                    dialog.path.trim()
+                ))
+                .color(ui.visuals().warn_fg_color),
+            );
+            ui.checkbox(&mut dialog.replace, "Replace the existing file");
+        }
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             if ui.button("Cancel").clicked() {
                 commands.push(Command::CloseExport);
             }
-            let ready = !dialog.path.trim().is_empty() && !state_summary.busy;
+            let ready = !dialog.path.trim().is_empty()
+                && !state_summary.busy
+                && (dialog.replace || !state_summary.target_exists);
             if ui
                 .add_enabled(ready, egui::Button::new("⬇ Export"))
-                .on_disabled_hover_text("Name a file (and wait for the running job)")
+                .on_disabled_hover_text(
+                    "Name a file that does not exist (or tick \"Replace the existing file\"), \
+                     and wait for the running job",
+                )
                 .clicked()
             {
                 commands.push(Command::StartExport);
@@ -205,6 +244,8 @@ pub struct ExportSummary {
     pub masked: bool,
     /// Whether a job is running already.
     pub busy: bool,
+    /// Whether something is at the dialog's path already.
+    pub target_exists: bool,
 }
 
 /// Draws the status bar: the last message or error, the schema's warnings,

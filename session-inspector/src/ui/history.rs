@@ -6,16 +6,18 @@ use shared_model::{Event, EventKind};
 
 use super::Command;
 use crate::format::{relative_time, timestamp};
+use crate::mask::Masking;
 use crate::messages::{HistoryScope, HISTORY_LIMIT};
 use crate::state::HistoryState;
 
 /// Draws a history timeline. `events_table`: whether the database has an
-/// audit table at all.
+/// audit table at all; `masking`: which detail values to hide.
 pub fn history_ui(
     ui: &mut egui::Ui,
     history: Option<&HistoryState>,
     events_table: bool,
     now: DateTime<Utc>,
+    masking: &Masking,
 ) -> Vec<Command> {
     let mut commands = Vec::new();
     let user = match history.map(|history| &history.scope) {
@@ -55,7 +57,7 @@ pub fn history_ui(
         .auto_shrink([false, false])
         .show(ui, |ui| {
             for event in events {
-                event_ui(ui, event, user.is_some(), now, &mut commands);
+                event_ui(ui, event, user.is_some(), now, masking, &mut commands);
                 ui.separator();
             }
         });
@@ -86,6 +88,7 @@ fn event_ui(
     event: &Event,
     show_session: bool,
     now: DateTime<Utc>,
+    masking: &Masking,
     commands: &mut Vec<Command>,
 ) {
     ui.horizontal_wrapped(|ui| {
@@ -133,16 +136,18 @@ fn event_ui(
             ui.label(RichText::new(shared_model::browser_label(Some(agent))).weak())
                 .on_hover_text(agent);
         }
-        if let Some(detail) = describe_detail(&event.detail) {
+        if let Some(detail) = describe_detail(&event.detail, masking) {
             ui.label(RichText::new(detail).weak());
         }
     });
 }
 
-/// The detail object as `key: value` pairs (it holds key names, counts, ids
-/// and times, never session values); `None` when empty. Times read as
-/// timestamps, session ids as their short form, lists as comma lists.
-fn describe_detail(detail: &serde_json::Value) -> Option<String> {
+/// The detail object as `key: value` pairs; `None` when empty. Times read as
+/// timestamps, session ids as their short form, lists as comma lists. Values
+/// under secret keys (at any depth) show as `••••`, as in the data tree: the
+/// detail is written by whoever audits, and may hold more than key names.
+fn describe_detail(detail: &serde_json::Value, masking: &Masking) -> Option<String> {
+    let detail = masking.mask_value(detail);
     let map = detail.as_object().filter(|map| !map.is_empty())?;
     Some(
         map.iter()
@@ -177,6 +182,7 @@ fn describe_value(value: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::describe_detail;
+    use crate::mask::{Masking, MASK};
     use serde_json::json;
 
     #[test]
@@ -189,10 +195,38 @@ mod tests {
             "by": null
         });
         assert_eq!(
-            describe_detail(&detail).unwrap(),
+            describe_detail(&detail, &Masking::default()).unwrap(),
             "count: 2, expires_at: 2026-12-26 05:36:15 UTC, keys: cart, locale, previous_id: f0d26009"
         );
-        assert_eq!(describe_detail(&json!({})), None);
-        assert_eq!(describe_detail(&json!({"by": null})), None);
+        assert_eq!(describe_detail(&json!({}), &Masking::default()), None);
+        assert_eq!(
+            describe_detail(&json!({"by": null}), &Masking::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn secret_detail_values_are_masked() {
+        let detail = json!({
+            "keys": ["cart", "csrf_token"],
+            "csrf_token": "abc123",
+            "changed": {"password": "hunter2", "locale": "de"}
+        });
+        let shown = describe_detail(&detail, &Masking::default()).unwrap();
+        assert!(
+            !shown.contains("abc123") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains(&format!("csrf_token: {MASK}")), "{shown}");
+        assert!(
+            shown.contains("keys: cart, csrf_token"),
+            "key names stay: {shown}"
+        );
+        assert!(shown.contains("\"locale\":\"de\""), "{shown}");
+        let revealed = describe_detail(&detail, &Masking::off()).unwrap();
+        assert!(
+            revealed.contains("abc123"),
+            "masking off shows it: {revealed}"
+        );
     }
 }

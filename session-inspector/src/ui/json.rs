@@ -9,8 +9,7 @@ use serde_json::Value;
 use shared_model::SessionData;
 
 use super::Command;
-use crate::mask::{Masking, MASK};
-use crate::state::child_path;
+use crate::mask::{child_path, Masking, MASK};
 
 /// Draws `data` as a tree: objects and arrays collapse, leaves show
 /// `key: value` with the value coloured by type. Values under secret keys show

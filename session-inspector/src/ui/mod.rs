@@ -30,6 +30,15 @@ pub const READ_ONLY_REASON: &str =
     "Read-only: the database was opened read-only, so nothing can be changed. \
      Untick \"Read-only\" in the connection bar to make changes.";
 
+/// Why write controls are disabled when the inspector was started with
+/// `--read-only` (their tooltip).
+pub const LAUNCHED_READ_ONLY_REASON: &str =
+    "Read-only: the inspector was started with --read-only, so nothing can be changed. \
+     Restart it without --read-only to make changes.";
+
+/// The tooltip of the Read-only toggle when `--read-only` locks it on.
+pub const READ_ONLY_LOCKED: &str = "Locked on: the inspector was started with --read-only";
+
 /// Why write controls are disabled before a database is open.
 pub const NOT_CONNECTED_REASON: &str = "Not connected: open a database first";
 
@@ -39,6 +48,9 @@ pub const NOT_CONNECTED_REASON: &str = "Not connected: open a database first";
 pub fn write_refusal(connection: &ConnectionState) -> Option<&'static str> {
     match &connection.current {
         None => Some(NOT_CONNECTED_REASON),
+        Some(current) if current.read_only && connection.read_only_at_launch => {
+            Some(LAUNCHED_READ_ONLY_REASON)
+        }
         Some(current) if current.read_only => Some(READ_ONLY_REASON),
         Some(_) => None,
     }
@@ -49,8 +61,11 @@ pub fn write_refusal(connection: &ConnectionState) -> Option<&'static str> {
 pub enum Command {
     /// Open this database URL.
     Connect(String),
-    /// Reopen the database read-only or writable.
+    /// Reopen the database read-only or writable (refused when started with
+    /// `--read-only`).
     SetReadOnly(bool),
+    /// Ask before reopening the database writable.
+    AskWritable,
     /// Open a native dialog to pick an SQLite file.
     PickSqliteFile,
     /// Apply the filter fields to the table.

@@ -85,7 +85,12 @@ pub fn filter_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         match state.table.count {
             Some(1) => ui.label("1 matching session"),
             Some(count) => ui.label(format!("{} matching sessions", thousands(count))),
-            None => ui.label(RichText::new("counting…").weak()),
+            None => match &state.table.count_error {
+                Some(why) => ui
+                    .label(RichText::new("count failed").color(ui.visuals().error_fg_color))
+                    .on_hover_text(why.as_str()),
+                None => ui.label(RichText::new("counting…").weak()),
+            },
         };
     });
     commands
@@ -116,7 +121,7 @@ pub fn actions_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         let label = ui.label("Session cookie");
         let field = ui
             .add(
-                egui::TextEdit::singleline(&mut state.cookie_input)
+                egui::TextEdit::singleline(state.cookie_input.text_mut())
                     .password(true)
                     .hint_text("paste a cookie value")
                     .desired_width(150.0),
@@ -129,11 +134,11 @@ pub fn actions_bar_ui(ui: &mut egui::Ui, state: &mut AppState) -> Vec<Command> {
         let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
         if ui
             .add_enabled(
-                !state.cookie_input.trim().is_empty(),
+                !state.cookie_input.is_blank(),
                 egui::Button::new("🔍 Find by cookie"),
             )
             .clicked()
-            || (entered && !state.cookie_input.trim().is_empty())
+            || (entered && !state.cookie_input.is_blank())
         {
             commands.push(Command::FindByCookie);
         }
