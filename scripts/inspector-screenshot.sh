@@ -41,11 +41,15 @@ HOME="$work" XDG_DATA_HOME="$work" xvfb-run -a -s "-screen 0 ${width}x${height}x
         xdotool mousemove 1430 870
         sleep 2
         /usr/bin/import -window root "$3/main.png"
-        xdotool mousemove 242 73 click 1
+        # winit needs the pointer to arrive before the press, and a focused window.
+        click() { xdotool mousemove "$1" "$2"; sleep 0.5; xdotool mousedown 1; sleep 0.1; xdotool mouseup 1; }
+        window=$(xdotool search --sync --name "Session inspector" | head -1)
+        xdotool windowfocus --sync "$window" || true
+        click 242 73
         sleep 0.5
         xdotool type --delay 80 alice
         sleep 1.5
-        xdotool mousemove 357 73 click 1
+        click 357 73
         sleep 1
         xdotool mousemove 1430 870
         sleep 2
