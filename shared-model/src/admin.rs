@@ -150,22 +150,26 @@ impl SessionManager {
             }
             let limit = limit.min(i64::try_from(remaining).unwrap_or(i64::MAX));
             let now = self.now_naive();
+            // The next candidates, read outside the write transaction: finding
+            // them may scan (a filter on the data or the client has no index),
+            // and on SQLite the write lock would stall the app meanwhile.
+            let candidates: Vec<String> = with_conn!(self.db, conn => {
+                let mut query = sessions::table.select(sessions::id).into_boxed();
+                query = filtered!(query, filter, prefix, now, position_fn(conn));
+                if let Some(after) = &after {
+                    query = query.filter(sessions::id.gt(after.clone()));
+                }
+                Ok(query.order(sessions::id.asc()).limit(limit).load(conn)?)
+            })?;
+            let Some(last) = candidates.last().cloned() else {
+                return Ok(done);
+            };
             let batch = || {
                 with_conn!(self.db, conn => conn.fresh_write_transaction(|conn| {
-                    // The next candidates, then locked, then the filter checked
-                    // again on the locked rows (reads that see the newest commits):
-                    // a row the app changed meanwhile so that it no longer matches
-                    // is left alone.
-                    let mut query = sessions::table.select(sessions::id).into_boxed();
-                    query = filtered!(query, filter, prefix, now, position_fn(conn));
-                    if let Some(after) = &after {
-                        query = query.filter(sessions::id.gt(after.clone()));
-                    }
-                    let candidates: Vec<String> =
-                        query.order(sessions::id.asc()).limit(limit).load(conn)?;
-                    let Some(last) = candidates.last().cloned() else {
-                        return Ok((None, 0));
-                    };
+                    // The candidates locked, then the filter checked again on
+                    // the locked rows (reads that see the newest commits): a row
+                    // the app changed meanwhile so that it no longer matches is
+                    // left alone. Only primary-key lookups hold the write lock.
                     let locked = ids(conn.lock_rows(Rows::Ids(&candidates), now)?);
                     let mut query = sessions::table
                         .select(sessions::id)
@@ -200,17 +204,16 @@ impl SessionManager {
                                 .execute(conn)?
                         }
                     };
-                    let full = i64::try_from(candidates.len()).unwrap_or(i64::MAX) >= limit;
-                    Ok((full.then_some(last), changed))
+                    Ok(changed)
                 }))
             };
-            let (seen, changed) = retry_deadlocks(batch)?;
+            let changed = retry_deadlocks(batch)?;
             done += changed as u64;
-            let go_on = progress(done);
-            match seen {
-                Some(last) if go_on => after = Some(last),
-                _ => return Ok(done),
+            let full = i64::try_from(candidates.len()).unwrap_or(i64::MAX) >= limit;
+            if !full || !progress(done) {
+                return Ok(done);
             }
+            after = Some(last);
         }
     }
 }
