@@ -1163,12 +1163,19 @@ impl SessionManager {
                 Page::After { cursor, limit } => {
                     let at = cursor.at.naive_utc();
                     let id = cursor.id_text();
+                    // The redundant first bound gives the index scan its start;
+                    // with the `OR` alone PostgreSQL walks the index from the
+                    // top on every page (quadratic over a whole table).
                     macro_rules! after {
                         ($column:expr) => {
                             if sort.descending {
-                                query.filter($column.lt(at).or($column.eq(at).and(sessions::id.lt(id))))
+                                query
+                                    .filter($column.le(at))
+                                    .filter($column.lt(at).or($column.eq(at).and(sessions::id.lt(id))))
                             } else {
-                                query.filter($column.gt(at).or($column.eq(at).and(sessions::id.gt(id))))
+                                query
+                                    .filter($column.ge(at))
+                                    .filter($column.gt(at).or($column.eq(at).and(sessions::id.gt(id))))
                             }
                         };
                     }
