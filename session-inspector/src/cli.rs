@@ -11,11 +11,11 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use shared_model::{
     browser_label, Actor, Database, Error as ModelError, Event, ExpiryChange, ListedSession, Page,
-    SessionData, SessionFilter, SessionId, SessionManager, SessionToken, Sort, Stats, Status,
+    SessionFilter, SessionId, SessionManager, SessionToken, Sort, Stats, Status,
     DEFAULT_PURGE_BATCH,
 };
 
-use crate::export::{export, ExportFormat};
+use crate::export::{export, listed_id, status_at, ExportFormat, SessionRecord};
 use crate::format::{byte_size, relative_expiry, relative_time, timestamp, top_level_keys};
 use crate::mask::Masking;
 use crate::open::{open, OpenOptions, Opened};
@@ -266,89 +266,6 @@ fn target_group() -> ArgGroup {
         "ip",
         "id_prefix",
     ])
-}
-
-/// A session as `list --json` and `show` print it.
-#[derive(Debug, Serialize)]
-struct SessionJson<'a> {
-    id: &'a str,
-    user_id: Option<&'a str>,
-    status: &'static str,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    last_seen_at: Option<DateTime<Utc>>,
-    version: i64,
-    ip_address: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    browser: Option<String>,
-    remembered: bool,
-    timeout_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<SessionData>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    corrupt: Option<&'a str>,
-    /// A corrupt row's stored text: only with `--reveal` (masking cannot find
-    /// secrets in text that is not JSON).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_data: Option<&'a str>,
-}
-
-fn status_at(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
-    if expires_at > now {
-        "active"
-    } else {
-        "expired"
-    }
-}
-
-fn session_json<'a>(
-    id: &'a str,
-    listed: &'a ListedSession,
-    now: DateTime<Utc>,
-    masking: &Masking,
-) -> SessionJson<'a> {
-    match listed {
-        Ok(session) => SessionJson {
-            id,
-            user_id: session.user_id.as_deref(),
-            status: status_at(session.expires_at, now),
-            created_at: session.created_at,
-            updated_at: session.updated_at,
-            expires_at: session.expires_at,
-            last_seen_at: session.last_seen_at,
-            version: session.version,
-            ip_address: session.ip_address.as_deref(),
-            user_agent: session.user_agent.as_deref(),
-            browser: session
-                .user_agent
-                .as_deref()
-                .map(|agent| browser_label(Some(agent))),
-            remembered: session.timeout_seconds.is_some(),
-            timeout_seconds: session.timeout_seconds,
-            data: Some(masking.mask_data(&session.data)),
-            corrupt: None,
-            raw_data: None,
-        },
-        Err(corrupt) => SessionJson {
-            id,
-            user_id: corrupt.user_id.as_deref(),
-            status: status_at(corrupt.expires_at, now),
-            created_at: corrupt.created_at,
-            updated_at: corrupt.updated_at,
-            expires_at: corrupt.expires_at,
-            last_seen_at: None,
-            version: corrupt.version,
-            ip_address: None,
-            user_agent: None,
-            browser: None,
-            remembered: false,
-            timeout_seconds: None,
-            data: None,
-            corrupt: Some(&corrupt.reason),
-            raw_data: (!masking.enabled).then_some(corrupt.raw_data.as_str()),
-        },
-    }
 }
 
 /// An audit event as `history --json` prints it.
@@ -634,11 +551,9 @@ fn list(
     let rows = manager.list(&filter.to_filter(), Sort::default(), Page::first(limit))?;
     let now = manager.now();
     if json {
-        let ids: Vec<String> = rows.iter().map(listed_id).collect();
-        let items: Vec<SessionJson<'_>> = rows
+        let items: Vec<SessionRecord<'_>> = rows
             .iter()
-            .zip(&ids)
-            .map(|(listed, id)| session_json(id, listed, now, &masking))
+            .map(|listed| SessionRecord::new(listed, now, &masking))
             .collect();
         serde_json::to_writer_pretty(&mut *out, &items)?;
         writeln!(out)?;
@@ -660,9 +575,8 @@ fn show(
         Err(ModelError::CorruptData(corrupt)) => Err(*corrupt),
         Err(error) => return Err(error.into()),
     };
-    let text = session_id.to_string();
-    let json = session_json(&text, &listed, manager.now(), &masking);
-    serde_json::to_writer_pretty(&mut *out, &json)?;
+    let record = SessionRecord::new(&listed, manager.now(), &masking);
+    serde_json::to_writer_pretty(&mut *out, &record)?;
     writeln!(out)?;
     Ok(())
 }
@@ -857,13 +771,6 @@ fn seed_database(
         started.elapsed().as_secs_f64()
     )?;
     Ok(())
-}
-
-fn listed_id(listed: &ListedSession) -> String {
-    match listed {
-        Ok(session) => session.id.to_string(),
-        Err(corrupt) => corrupt.id.clone(),
-    }
 }
 
 /// `text` cut to `width` characters, with `…` when cut.

@@ -6,7 +6,8 @@ use std::io::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared_model::{
-    browser_label, Cursor, ListedSession, Page, SessionFilter, SessionManager, Sort, SortKey,
+    browser_label, Cursor, ListedSession, Page, SessionData, SessionFilter, SessionManager, Sort,
+    SortKey,
 };
 
 use crate::mask::Masking;
@@ -35,10 +36,11 @@ impl ExportFormat {
     }
 }
 
-/// One exported row (the CSV columns, in order).
+/// A session as the CLI's `show` and `list --json` print it and NDJSON
+/// exports it; CSV writes the same fields as columns.
 #[derive(Debug, Serialize)]
-struct ExportRow<'a> {
-    id: &'a str,
+pub(crate) struct SessionRecord<'a> {
+    id: String,
     user_id: Option<&'a str>,
     status: &'static str,
     created_at: DateTime<Utc>,
@@ -47,18 +49,74 @@ struct ExportRow<'a> {
     last_seen_at: Option<DateTime<Utc>>,
     version: i64,
     ip_address: Option<&'a str>,
-    browser: Option<String>,
     user_agent: Option<&'a str>,
+    browser: Option<String>,
     remembered: bool,
+    timeout_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<SessionData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     corrupt: Option<&'a str>,
+    /// A corrupt row's stored text: only with masking off (masking cannot
+    /// find secrets in text that is not JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_data: Option<&'a str>,
 }
 
-/// The data column: an object in NDJSON, its text in CSV.
-#[derive(Debug, Serialize)]
-struct WithData<'a, D: Serialize> {
-    #[serde(flatten)]
-    row: ExportRow<'a>,
-    data: D,
+/// `"active"` or `"expired"` at `now`.
+pub(crate) fn status_at(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
+    if expires_at > now {
+        "active"
+    } else {
+        "expired"
+    }
+}
+
+impl<'a> SessionRecord<'a> {
+    /// The record of a listed row at `now`, its data masked as `masking` says.
+    pub(crate) fn new(listed: &'a ListedSession, now: DateTime<Utc>, masking: &Masking) -> Self {
+        match listed {
+            Ok(session) => Self {
+                id: session.id.to_string(),
+                user_id: session.user_id.as_deref(),
+                status: status_at(session.expires_at, now),
+                created_at: session.created_at,
+                updated_at: session.updated_at,
+                expires_at: session.expires_at,
+                last_seen_at: session.last_seen_at,
+                version: session.version,
+                ip_address: session.ip_address.as_deref(),
+                user_agent: session.user_agent.as_deref(),
+                browser: session
+                    .user_agent
+                    .as_deref()
+                    .map(|agent| browser_label(Some(agent))),
+                remembered: session.timeout_seconds.is_some(),
+                timeout_seconds: session.timeout_seconds,
+                data: Some(masking.mask_data(&session.data)),
+                corrupt: None,
+                raw_data: None,
+            },
+            Err(corrupt) => Self {
+                id: corrupt.id.clone(),
+                user_id: corrupt.user_id.as_deref(),
+                status: status_at(corrupt.expires_at, now),
+                created_at: corrupt.created_at,
+                updated_at: corrupt.updated_at,
+                expires_at: corrupt.expires_at,
+                last_seen_at: None,
+                version: corrupt.version,
+                ip_address: None,
+                user_agent: None,
+                browser: None,
+                remembered: false,
+                timeout_seconds: None,
+                data: None,
+                corrupt: Some(&corrupt.reason),
+                raw_data: (!masking.enabled).then_some(corrupt.raw_data.as_str()),
+            },
+        }
+    }
 }
 
 /// Writes every session matching `filter` (newest first) to `out` as `format`,
@@ -164,52 +222,8 @@ fn cursor_after(listed: &ListedSession) -> Result<Cursor> {
     }
 }
 
-fn row<'a>(listed: &'a ListedSession, id: &'a str, now: DateTime<Utc>) -> ExportRow<'a> {
-    let status = |expires_at: DateTime<Utc>| {
-        if expires_at > now {
-            "active"
-        } else {
-            "expired"
-        }
-    };
-    match listed {
-        Ok(session) => ExportRow {
-            id,
-            user_id: session.user_id.as_deref(),
-            status: status(session.expires_at),
-            created_at: session.created_at,
-            updated_at: session.updated_at,
-            expires_at: session.expires_at,
-            last_seen_at: session.last_seen_at,
-            version: session.version,
-            ip_address: session.ip_address.as_deref(),
-            browser: session
-                .user_agent
-                .as_deref()
-                .map(|agent| browser_label(Some(agent))),
-            user_agent: session.user_agent.as_deref(),
-            remembered: session.timeout_seconds.is_some(),
-            corrupt: None,
-        },
-        Err(corrupt) => ExportRow {
-            id,
-            user_id: corrupt.user_id.as_deref(),
-            status: status(corrupt.expires_at),
-            created_at: corrupt.created_at,
-            updated_at: corrupt.updated_at,
-            expires_at: corrupt.expires_at,
-            last_seen_at: None,
-            version: corrupt.version,
-            ip_address: None,
-            browser: None,
-            user_agent: None,
-            remembered: false,
-            corrupt: Some(&corrupt.reason),
-        },
-    }
-}
-
-fn listed_id(listed: &ListedSession) -> String {
+/// A listed row's id as stored.
+pub(crate) fn listed_id(listed: &ListedSession) -> String {
     match listed {
         Ok(session) => session.id.to_string(),
         Err(corrupt) => corrupt.id.clone(),
@@ -222,20 +236,7 @@ fn write_ndjson(
     masking: &Masking,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let id = listed_id(listed);
-    // A corrupt row's raw text is not exported: it may hold secrets that
-    // masking cannot find in text that is not JSON.
-    let data = listed
-        .as_ref()
-        .ok()
-        .map(|session| masking.mask_data(&session.data));
-    serde_json::to_writer(
-        &mut *out,
-        &WithData {
-            row: row(listed, &id, now),
-            data,
-        },
-    )?;
+    serde_json::to_writer(&mut *out, &SessionRecord::new(listed, now, masking))?;
     out.write_all(b"\n")?;
     Ok(())
 }
@@ -258,16 +259,15 @@ fn write_csv<W: Write>(
     masking: &Masking,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let id = listed_id(listed);
-    let data = match listed {
-        Ok(session) => serde_json::to_string(&masking.mask_data(&session.data))?,
-        Err(_) => String::new(),
+    let row = SessionRecord::new(listed, now, masking);
+    let data = match &row.data {
+        Some(data) => serde_json::to_string(data)?,
+        None => String::new(),
     };
-    let row = row(listed, &id, now);
     let time = |at: DateTime<Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let text = |value: Option<&str>| defuse(value.unwrap_or_default());
     writer.write_record([
-        row.id.to_owned(),
+        row.id.clone(),
         text(row.user_id),
         row.status.to_owned(),
         time(row.created_at),
