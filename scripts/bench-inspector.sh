@@ -52,13 +52,7 @@ bench() { # name url
     read -r _ base_max base_p99 <<<"$(wrk_round "$port")"
     started=$(date +%s.%N)
     "$bin" --database-url "$url" expire --ip 198.51.100.77 --yes >"$work/expire.out" 2>/dev/null &
-    local expire_pid=$! worst="0ms" p99s=()
-    while kill -0 "$expire_pid" 2>/dev/null; do
-        read -r _ max p99 <<<"$(wrk_round "$port")"
-        p99s+=("$p99")
-        worst="$(slower "$worst" "$max")"
-    done
-    wait "$expire_pid"
+    load_while $!
     took=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")
     echo "| $name | $(cat "$work/expire.out") | ${took} s | app max / p99 before $base_max / $base_p99 | during: max $worst, p99 per 5 s round ${p99s[*]:-none} |"
     kill "$app_pid"; wait "$app_pid" 2>/dev/null || true; app_pid=""

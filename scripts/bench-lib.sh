@@ -42,6 +42,20 @@ print(a if ms(a) >= ms(b) else b)
 PY
 }
 
+# load_while PID: 5-second wrk rounds against the bench app on $port until
+# PID exits (then waits for it); sets $worst (the slowest request), $p99s
+# (each round's p99), $total (requests) and $rounds.
+load_while() {
+    worst="0ms"; p99s=(); total=0; rounds=0
+    local n max p99
+    while kill -0 "$1" 2>/dev/null; do
+        read -r n max p99 <<<"$(wrk_round "$port")"
+        total=$((total + n)); rounds=$((rounds + 1)); p99s+=("$p99")
+        worst="$(slower "$worst" "$max")"
+    done
+    wait "$1"
+}
+
 # start_bench_app URL: the session-fairing bench app on a free port, writing
 # to URL, with 64 sessions in $work/ids; sets $app_pid and $port.
 start_bench_app() {

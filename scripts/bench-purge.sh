@@ -33,13 +33,7 @@ bench() { # name url
 
     started=$(date +%s.%N)
     "$target/session-inspector" --database-url "$url" purge >"$work/purge.out" &
-    local purge_pid=$! worst="0ms" total=0 rounds=0 p99s=()
-    while kill -0 "$purge_pid" 2>/dev/null; do
-        read -r n max p99 <<<"$(wrk_round "$port")"
-        total=$((total + n)); rounds=$((rounds + 1)); p99s+=("$p99")
-        worst="$(slower "$worst" "$max")"
-    done
-    wait "$purge_pid"
+    load_while $!
     local took
     took=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")
     echo "| $name | $rows | ${seeded} s | $(cat "$work/purge.out") | ${took} s | $base_max / $base_p99 | $worst / ${p99s[*]:-none} | $total in $rounds × 5 s |"
