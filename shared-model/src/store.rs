@@ -143,6 +143,27 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// The body of [`Store::lock_session`], with the backend's locking clause
+/// (`$lock`) or none (SQLite). Two arms because the two select lists are
+/// different types.
+macro_rules! lock_session_body {
+    ($conn:expr, $id:expr, $columns:expr $(, $lock:ident)?) => {{
+        let row = sessions::table.find($id);
+        match $columns {
+            Columns::Full => row
+                .select(SessionRow::as_select())
+                $(.$lock())?
+                .get_result($conn)
+                .optional(),
+            Columns::Base => row
+                .select(Columns::Base.select())
+                $(.$lock())?
+                .get_result($conn)
+                .optional(),
+        }
+    }};
+}
+
 /// The body of [`Store::lock_rows`], with the backend's locking clause (`$lock`)
 /// or none (SQLite, whose `BEGIN IMMEDIATE` already holds the write lock).
 /// Only [`Rows::OthersOfUser`] (the per-user cap) reads `last_seen_at`; the
@@ -206,18 +227,7 @@ impl Store for SqliteConnection {
 
     fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>> {
         // `BEGIN IMMEDIATE` already holds the database's write lock.
-        match columns {
-            Columns::Full => sessions::table
-                .find(id)
-                .select(SessionRow::as_select())
-                .get_result(self)
-                .optional(),
-            Columns::Base => sessions::table
-                .find(id)
-                .select(columns.select())
-                .get_result(self)
-                .optional(),
-        }
+        lock_session_body!(self, id, columns)
     }
 
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
@@ -267,20 +277,7 @@ impl Store for diesel::PgConnection {
     }
 
     fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>> {
-        match columns {
-            Columns::Full => sessions::table
-                .find(id)
-                .select(SessionRow::as_select())
-                .for_update()
-                .get_result(self)
-                .optional(),
-            Columns::Base => sessions::table
-                .find(id)
-                .select(columns.select())
-                .for_update()
-                .get_result(self)
-                .optional(),
-        }
+        lock_session_body!(self, id, columns, for_update)
     }
 
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
@@ -358,20 +355,7 @@ impl Store for diesel::MysqlConnection {
     }
 
     fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>> {
-        match columns {
-            Columns::Full => sessions::table
-                .find(id)
-                .select(SessionRow::as_select())
-                .for_update()
-                .get_result(self)
-                .optional(),
-            Columns::Base => sessions::table
-                .find(id)
-                .select(columns.select())
-                .for_update()
-                .get_result(self)
-                .optional(),
-        }
+        lock_session_body!(self, id, columns, for_update)
     }
 
     fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
