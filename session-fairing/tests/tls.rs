@@ -3,13 +3,12 @@
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // test code
 
-use diesel::RunQueryDsl as _;
 use rocket::http::Status;
 use rocket::local::asynchronous::Client;
 use rocket::serde::json::json;
 use session_fairing::Sessions;
-use shared_model::tls_cluster::TlsPostgres;
-use shared_model::{AnyConnection, ManualClock};
+use shared_model::tls_cluster::{server_sees_tls, TlsPostgres};
+use shared_model::ManualClock;
 
 mod common;
 
@@ -23,28 +22,6 @@ async fn harness(url: &str) -> Result<Harness, String> {
         Ok(client) => Ok(Harness { client, clock }),
         Err(error) => Err(error.to_string()),
     }
-}
-
-/// Whether the server sees the fairing's pooled connection as encrypted.
-fn server_sees_tls(h: &Harness) -> bool {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        ssl: bool,
-    }
-    let row: Row = h
-        .manager()
-        .database()
-        .with_connection(|conn| match conn {
-            AnyConnection::Postgres(conn) => {
-                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                    .get_result(conn)
-                    .map_err(shared_model::Error::from)
-            }
-            _ => unreachable!("a postgres:// URL"),
-        })
-        .unwrap();
-    row.ssl
 }
 
 #[test]
@@ -70,7 +47,7 @@ fn sessions_are_written_and_read_back_over_tls() {
             assert_eq!(read.status, Status::Ok, "{url}: {}", read.body);
             assert_eq!(read.json(), json!(["apple"]));
             assert!(
-                server_sees_tls(&h),
+                server_sees_tls(h.manager().database()),
                 "{url}: the pool's connection is not encrypted"
             );
         }

@@ -7,9 +7,8 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::process::Output;
 
 use assert_cmd::Command;
-use diesel::RunQueryDsl as _;
-use shared_model::tls_cluster::TlsPostgres;
-use shared_model::{AnyConnection, Database};
+use shared_model::tls_cluster::{server_sees_tls, TlsPostgres};
+use shared_model::Database;
 
 /// Runs of each short command: a process that crashes at exit now and then
 /// (libpq's OpenSSL exit handlers) fails one of them.
@@ -48,26 +47,6 @@ fn successful(command: &mut Command, what: &str) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// Whether the pool's connection is encrypted, as the server sees it.
-fn server_sees_tls(db: &Database) -> bool {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        ssl: bool,
-    }
-    let row: Row = db
-        .with_connection(|conn| match conn {
-            AnyConnection::Postgres(conn) => {
-                diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-                    .get_result(conn)
-                    .map_err(shared_model::Error::from)
-            }
-            _ => unreachable!("a postgres:// URL"),
-        })
-        .unwrap();
-    row.ssl
 }
 
 /// A pool that opens connections only while a caller waits: none is being set

@@ -233,6 +233,36 @@ impl TlsPostgres {
     }
 }
 
+/// Whether the server sees a connection of `db` as encrypted
+/// (`pg_stat_ssl.ssl` for the connection's own backend).
+///
+/// # Panics
+///
+/// When `db` is not a PostgreSQL pool or the query fails.
+#[cfg(feature = "postgres")]
+#[must_use]
+pub fn server_sees_tls(db: &crate::Database) -> bool {
+    use diesel::RunQueryDsl as _;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ssl: bool,
+    }
+    let row: Result<Row, crate::Error> = db.with_connection(|conn| match conn {
+        crate::AnyConnection::Postgres(conn) => {
+            diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .get_result(conn)
+                .map_err(crate::Error::from)
+        }
+        #[allow(unreachable_patterns)]
+        _ => panic!("server_sees_tls needs a PostgreSQL pool"),
+    });
+    match row {
+        Ok(row) => row.ssl,
+        Err(error) => panic!("pg_stat_ssl: {error}"),
+    }
+}
+
 impl Drop for TlsPostgres {
     fn drop(&mut self) {
         if let Err(error) = stop_server(&self.programs, &self.data_dir, self.dir.path()) {
