@@ -436,8 +436,7 @@ pub fn run(
             let opened = open_database(url, read_only, err)?;
             let stats = opened.manager.stats(STATS_HOURS, STATS_TOP_USERS)?;
             if *json {
-                serde_json::to_writer_pretty(&mut *out, &stats)?;
-                writeln!(out)?;
+                print_json(out, &stats)?;
             } else {
                 print_stats(out, &stats)?;
             }
@@ -465,8 +464,7 @@ pub fn run(
             };
             if *json {
                 let items: Vec<EventJson<'_>> = events.iter().map(event_json).collect();
-                serde_json::to_writer_pretty(&mut *out, &items)?;
-                writeln!(out)?;
+                print_json(out, &items)?;
             } else {
                 print_events(out, &events)?;
             }
@@ -555,8 +553,7 @@ fn list(
             .iter()
             .map(|listed| SessionRecord::new(listed, now, &masking))
             .collect();
-        serde_json::to_writer_pretty(&mut *out, &items)?;
-        writeln!(out)?;
+        print_json(out, &items)?;
     } else {
         print_table(out, &rows, now)?;
     }
@@ -576,8 +573,7 @@ fn show(
         Err(error) => return Err(error.into()),
     };
     let record = SessionRecord::new(&listed, manager.now(), &masking);
-    serde_json::to_writer_pretty(&mut *out, &record)?;
-    writeln!(out)?;
+    print_json(out, &record)?;
     Ok(())
 }
 
@@ -770,6 +766,13 @@ fn seed_database(
         manager.database().display_url(),
         started.elapsed().as_secs_f64()
     )?;
+    Ok(())
+}
+
+/// `value` as indented JSON and a newline.
+fn print_json(out: &mut dyn Write, value: &impl Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
     Ok(())
 }
 
