@@ -50,8 +50,8 @@ peak_mib() {
 start() {
     local mode="$1" url="$2" count="${3:-false}" port
     port="$(free_port)"
-    BENCH_MODE="$mode" ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
-        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0,count_statements=$count${BENCH_SESSION_EXTRA:+,$BENCH_SESSION_EXTRA}}" \
+    BENCH_MODE="$mode" BENCH_COUNT_STATEMENTS="$count" ROCKET_PORT="$port" ROCKET_ADDRESS=127.0.0.1 ROCKET_LOG_LEVEL=off \
+        ROCKET_SESSION="{timeout_minutes=30,database_url=\"$url\",cookie_secure=false,purge_interval_seconds=0${BENCH_SESSION_EXTRA:+,$BENCH_SESSION_EXTRA}}" \
         "$app" >"$work/$mode-$port.log" 2>&1 &
     echo $! >"$work/pid-$port"
     for _ in $(seq 100); do

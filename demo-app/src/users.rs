@@ -1,29 +1,27 @@
 //! The demo's `users` table: its own embedded migrations, the demo accounts and
 //! password checks. It lives in the session database and uses the session
-//! store's pool (`Database::with_connection`).
+//! store's pool (`Database::run_app_migrations`, `session_fairing::with_connection!`).
 
 use std::sync::OnceLock;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use diesel::migration::MigrationSource;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
-use shared_model::{AnyConnection, Database};
+use diesel_migrations::embed_migrations;
+use session_fairing::{with_connection, AppMigrations, Database, StoreError};
 
 use crate::schema::users;
 use crate::{Error, Result};
 
-/// The SQLite migrations (`demo-app/migrations/sqlite`).
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-/// The PostgreSQL migrations (`demo-app/migrations/postgres`).
-#[cfg(feature = "postgres")]
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-/// The MySQL / MariaDB migrations (`demo-app/migrations/mysql`).
-#[cfg(feature = "mysql")]
-const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+/// The demo's migrations, one folder per backend (`demo-app/migrations/*`).
+/// All three are embedded whatever the features; the session database's
+/// backend picks one.
+const MIGRATIONS: AppMigrations = AppMigrations::new()
+    .sqlite(embed_migrations!("migrations/sqlite"))
+    .postgres(embed_migrations!("migrations/postgres"))
+    .mysql(embed_migrations!("migrations/mysql"));
 
 /// The accounts the demo creates when they are missing: `(username, password)`.
 pub const DEMO_USERS: [(&str, &str); 2] = [("alice", "wonderland"), ("bob", "builder")];
@@ -92,37 +90,6 @@ pub(crate) fn decoy_hash() -> Option<&'static str> {
         .as_deref()
 }
 
-/// Applies `source` under the lock every migration run of this database takes,
-/// so demo instances starting together do not race.
-fn run_locked<C>(conn: &mut C, source: EmbeddedMigrations) -> Result<Vec<String>>
-where
-    C: migrations::Migrate,
-    EmbeddedMigrations: MigrationSource<C::Db>,
-{
-    conn.exclusively(|conn| {
-        conn.run_pending_migrations(source)
-            .map(|applied| applied.iter().map(ToString::to_string).collect())
-            .map_err(migrations::Error::Migration)
-    })
-    .map_err(|error| Error::Migration(Box::new(error)))
-}
-
-/// Runs `$body` with `$conn` bound to a connection of the session database's
-/// concrete backend type, so each query is written once and compiled per backend.
-macro_rules! with_conn {
-    ($db:expr, $conn:ident => $body:expr) => {
-        $db.with_connection(|any| match any {
-            AnyConnection::Sqlite($conn) => $body,
-            #[cfg(feature = "postgres")]
-            AnyConnection::Postgres($conn) => $body,
-            #[cfg(feature = "mysql")]
-            AnyConnection::Mysql($conn) => $body,
-            #[allow(unreachable_patterns)]
-            _ => Err(Error::BackendNotCompiled),
-        })
-    };
-}
-
 /// The `users` table of the session database, on the session store's pool.
 #[derive(Clone)]
 pub struct Users {
@@ -150,15 +117,14 @@ impl Users {
     ///
     /// [`Error::Migration`] when a migration fails.
     pub fn run_migrations(&self) -> Result<Vec<String>> {
-        self.db.with_connection(|any| match any {
-            AnyConnection::Sqlite(conn) => run_locked(conn, SQLITE_MIGRATIONS),
-            #[cfg(feature = "postgres")]
-            AnyConnection::Postgres(conn) => run_locked(conn, POSTGRES_MIGRATIONS),
-            #[cfg(feature = "mysql")]
-            AnyConnection::Mysql(conn) => run_locked(conn, MYSQL_MIGRATIONS),
-            #[allow(unreachable_patterns)]
-            _ => Err(Error::BackendNotCompiled),
-        })
+        // Under the lock the `sessions` migrations take, so demo instances
+        // starting together do not race.
+        self.db
+            .run_app_migrations(&MIGRATIONS)
+            .map_err(|error| match error {
+                StoreError::Migration(error) => Error::Migration(Box::new(error)),
+                other => Error::Store(other),
+            })
     }
 
     /// The user called `username`, if any.
@@ -167,7 +133,7 @@ impl Users {
     ///
     /// [`Error::Query`] / [`Error::Store`] when the database fails.
     pub fn find(&self, username: &str) -> Result<Option<User>> {
-        with_conn!(self.db, conn => Ok(users::table
+        with_connection!(self.db, |conn| Ok(users::table
             .filter(users::username.eq(username))
             .select(User::as_select())
             .first(conn)
@@ -190,7 +156,10 @@ impl Users {
             username,
             password_hash: &password_hash,
         };
-        with_conn!(self.db, conn => match diesel::insert_into(users::table).values(&row).execute(conn) {
+        with_connection!(self.db, |conn| match diesel::insert_into(users::table)
+            .values(&row)
+            .execute(conn)
+        {
             Ok(_) => Ok(true),
             // Another instance created it between our check and insert.
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),

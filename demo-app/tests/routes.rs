@@ -21,7 +21,6 @@ async fn start_demo_with(database_url: &str, session: Value) -> Client {
     let mut settings = json!({
         "database_url": database_url,
         "purge_interval_seconds": 0,
-        "count_statements": true,
     });
     for (key, value) in session.as_object().unwrap() {
         settings[key] = value.clone();
@@ -29,7 +28,8 @@ async fn start_demo_with(database_url: &str, session: Value) -> Client {
     let figment = demo_app::figment()
         .merge(Serialized::global("session", settings))
         .merge(Serialized::global("log_level", "critical"));
-    Client::tracked(demo_app::rocket_from(figment))
+    let sessions = session_fairing::Sessions::fairing().count_statements();
+    Client::tracked(demo_app::rocket_with(figment, sessions))
         .await
         .expect("the demo launches")
 }
@@ -39,7 +39,10 @@ async fn start_demo(db: &TestDatabase) -> Client {
 }
 
 fn manager(client: &Client) -> &SessionManager {
-    session_fairing::manager(client.rocket()).expect("Sessions fairing attached")
+    client
+        .rocket()
+        .state::<SessionManager>()
+        .expect("Sessions fairing attached")
 }
 
 fn rows(client: &Client) -> u64 {

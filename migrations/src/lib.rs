@@ -7,13 +7,23 @@ use diesel::migration::MigrationSource;
 use diesel::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-/// The SQLite migrations (`migrations/sqlite`).
+/// The SQLite migrations (`migrations/sqlite`), for an app that runs them
+/// through its own Diesel [`MigrationHarness`] (see the crate docs).
+///
+/// Present whatever the cargo features: embedded SQL does not depend on a
+/// backend being compiled in.
 pub const SQLITE: EmbeddedMigrations = embed_migrations!("sqlite");
-/// The PostgreSQL migrations (`migrations/postgres`).
-#[cfg(feature = "postgres")]
+/// The PostgreSQL migrations (`migrations/postgres`), for an app that runs
+/// them through its own Diesel [`MigrationHarness`] (see the crate docs).
+///
+/// Present whatever the cargo features; running them needs Diesel's
+/// `postgres` feature.
 pub const POSTGRES: EmbeddedMigrations = embed_migrations!("postgres");
-/// The MySQL / MariaDB migrations (`migrations/mysql`).
-#[cfg(feature = "mysql")]
+/// The MySQL / MariaDB migrations (`migrations/mysql`), for an app that runs
+/// them through its own Diesel [`MigrationHarness`] (see the crate docs).
+///
+/// Present whatever the cargo features; running them needs Diesel's `mysql`
+/// feature.
 pub const MYSQL: EmbeddedMigrations = embed_migrations!("mysql");
 
 /// Why migrations could not be listed or applied.
@@ -28,6 +38,13 @@ pub enum Error {
     /// Another process held the migration lock for too long.
     #[error("another process held the migration lock for over {0} seconds")]
     LockTimeout(u32),
+    /// A set of migrations has none for the database's backend (an app gave
+    /// SQLite migrations only and connected to PostgreSQL). Nothing was run.
+    #[error("no migrations were given for {backend}, the database's backend")]
+    NoMigrationsFor {
+        /// The database's backend ("SQLite", "PostgreSQL" or "MySQL").
+        backend: &'static str,
+    },
 }
 
 /// `Result` with this crate's [`Error`].
@@ -187,32 +204,92 @@ impl Migrate for diesel::MysqlConnection {
     }
 }
 
-/// Applies every migration the connection's database has not run yet and returns
-/// their names, oldest first (empty when the schema is current).
+/// Applies every migration of this crate the connection's database has not run
+/// yet and returns their versions, oldest first (empty when the schema is current):
+/// [`run_pending_from`] with [`Migrate::migrations`].
+///
+/// # Errors
+///
+/// As [`run_pending_from`].
+pub fn run_pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
+    run_pending_from(conn, C::migrations())
+}
+
+/// Applies every migration of `source` the connection's database has not run
+/// yet, holding the lock every run of this crate's own migrations takes
+/// ([`Migrate::exclusively`]), and returns their versions (`20261127000000` for
+/// `2026-11-27-000000_create_sessions`), oldest first (empty when nothing was
+/// pending). For an app's own tables in the session database: its
+/// migrations are recorded in the same `__diesel_schema_migrations` table, under
+/// versions of their own, and app instances starting together do not race.
+///
+/// # Examples
+///
+/// ```
+/// use diesel::{Connection, SqliteConnection};
+///
+/// let mut conn = SqliteConnection::establish(":memory:")?;
+/// // Any Diesel migration source; an app passes its own `embed_migrations!(..)`.
+/// let applied = migrations::run_pending_from(&mut conn, migrations::SQLITE)?;
+/// assert_eq!(applied.len(), 2);
+/// assert!(migrations::run_pending_from(&mut conn, migrations::SQLITE)?.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 ///
 /// [`Error::Migration`] when a migration fails; it runs in its own transaction
-/// (where the backend allows DDL in transactions), so nothing half-done is recorded.
-/// Concurrent runs from several processes wait for each other
-/// ([`Migrate::exclusively`]).
-pub fn run_pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
+/// (where the backend allows DDL in transactions), so nothing half-done is
+/// recorded. [`Error::Lock`] / [`Error::LockTimeout`] when the lock cannot be
+/// taken.
+pub fn run_pending_from<C: Migrate>(
+    conn: &mut C,
+    source: impl MigrationSource<C::Db>,
+) -> Result<Vec<String>> {
     conn.exclusively(|conn| {
-        conn.run_pending_migrations(C::migrations())
+        conn.run_pending_migrations(source)
             .map(|applied| applied.iter().map(ToString::to_string).collect())
             .map_err(Error::Migration)
     })
 }
 
-/// The names of the migrations the connection's database has not run yet, without
-/// running them and without writing anything (a database that never ran
-/// migrations is left as it is, not given an empty migrations table).
+/// The names of this crate's migrations the connection's database has not run
+/// yet, without running them and without writing anything (a database that
+/// never ran migrations is left as it is, not given an empty migrations table):
+/// [`pending_from`] with [`Migrate::migrations`].
 ///
 /// # Errors
 ///
-/// [`Error::Migration`] when the migrations table cannot be read.
+/// As [`pending_from`].
 pub fn pending<C: Migrate>(conn: &mut C) -> Result<Vec<String>> {
-    let all = C::migrations().migrations().map_err(Error::Migration)?;
+    pending_from(conn, C::migrations())
+}
+
+/// The names of the migrations of `source` the connection's database has not
+/// run yet, oldest first, without running them and without writing anything
+/// (it works on a read-only connection).
+///
+/// # Examples
+///
+/// ```
+/// use diesel::{Connection, SqliteConnection};
+///
+/// let mut conn = SqliteConnection::establish(":memory:")?;
+/// assert_eq!(migrations::pending_from(&mut conn, migrations::SQLITE)?.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Migration`] when `source` cannot list its migrations;
+/// [`Error::Lock`] when the migrations table cannot be read.
+pub fn pending_from<C: Migrate>(
+    conn: &mut C,
+    source: impl MigrationSource<C::Db>,
+) -> Result<Vec<String>> {
+    let mut all = source.migrations().map_err(Error::Migration)?;
+    // Diesel runs them by version; list them in that order too.
+    all.sort_by(|a, b| a.name().version().cmp(&b.name().version()));
     if !conn.has_migrations_table()? {
         return Ok(all.iter().map(|m| m.name().to_string()).collect());
     }

@@ -28,8 +28,11 @@ fn figment(url: &str) -> rocket::figment::Figment {
 fn requests(c: &mut Criterion) {
     let db = TestDatabase::sqlite();
     let bare = Client::untracked(bench_routes::bare(rocket::custom(figment(db.url())))).unwrap();
-    let sessions =
-        Client::untracked(bench_routes::sessions(rocket::custom(figment(db.url())))).unwrap();
+    let sessions = Client::untracked(bench_routes::sessions(
+        rocket::custom(figment(db.url())),
+        false,
+    ))
+    .unwrap();
     let cookie = {
         let response = sessions.post("/write").dispatch();
         response

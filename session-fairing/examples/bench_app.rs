@@ -5,8 +5,8 @@
 //! `GET /hop` (one `spawn_blocking` round trip, no database);
 //! `BENCH_MODE=sessions` (default) serves them through the `Session` guard, plus
 //! `GET /plain` (a route without the guard) and `GET /statements` (database
-//! statements so far, as JSON). Port and database come
-//! from Rocket's config (`ROCKET_PORT`, `ROCKET_SESSION`).
+//! statements so far, as JSON; counted only with `BENCH_COUNT_STATEMENTS=true`).
+//! Port and database come from Rocket's config (`ROCKET_PORT`, `ROCKET_SESSION`).
 
 #[path = "bench_routes/mod.rs"]
 mod bench_routes;
@@ -15,6 +15,9 @@ mod bench_routes;
 fn rocket() -> _ {
     match std::env::var("BENCH_MODE").as_deref() {
         Ok("bare") => bench_routes::bare(rocket::build()),
-        _ => bench_routes::sessions(rocket::build()),
+        _ => bench_routes::sessions(
+            rocket::build(),
+            std::env::var("BENCH_COUNT_STATEMENTS").is_ok_and(|count| count == "true"),
+        ),
     }
 }

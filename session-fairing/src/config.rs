@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use rocket::figment::Figment;
-use rocket::serde::Deserialize;
+use rocket::serde::{Deserialize, Serialize};
 
 /// The `SameSite` attribute of the session cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(crate = "rocket::serde", rename_all = "lowercase")]
 pub enum SameSite {
     /// Sent only with same-site requests.
@@ -17,181 +17,233 @@ pub enum SameSite {
     None,
 }
 
-/// The `[default.session]` section of `Rocket.toml` (or `ROCKET_SESSION={...}`),
-/// as written. [`Settings`] is the validated form the fairing uses.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(crate = "rocket::serde", deny_unknown_fields)]
+/// The fairing's configuration: the `session` section of Rocket's figment
+/// (`[default.session]` in `Rocket.toml`, or `ROCKET_SESSION={...}`), or a value
+/// built in code and given to [`Sessions::custom`](crate::Sessions::custom).
+///
+/// Every field but `timeout_minutes` has a default, listed with it; build one in
+/// code with struct update syntax:
+///
+/// ```rust
+/// use session_fairing::{Config, Sessions};
+///
+/// let config = Config {
+///     timeout_minutes: Some(30),
+///     database_url: Some("sessions.sqlite".into()),
+///     ..Config::default()
+/// };
+/// let rocket = rocket::build().attach(Sessions::custom(config));
+/// ```
+///
+/// Launch validates it and fails with a message naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(crate = "rocket::serde", default, deny_unknown_fields)]
 pub struct Config {
-    /// Idle timeout in minutes. **Required**, positive.
+    /// Idle timeout in minutes: a session nobody uses for this long expires.
+    /// Positive, at most ten years.
+    ///
+    /// _Default:_ none. **Required**: launch fails without it.
     pub timeout_minutes: Option<i64>,
-    /// Cookie name. Default `session_id`. A name starting with `__Host-` makes
-    /// browsers refuse the cookie unless it is `Secure`, has `Path=/` and no
-    /// `Domain`: a sibling subdomain then cannot plant ("toss") a session cookie
-    /// on this host. Launch checks those rules (and `Secure` for `__Secure-`).
-    #[serde(default = "default_cookie_name")]
+    /// Cookie name. A name starting with `__Host-` makes browsers refuse the
+    /// cookie unless it is `Secure`, has `Path=/` and no `Domain`: a sibling
+    /// subdomain then cannot plant ("toss") a session cookie on this host.
+    /// Launch checks those rules (and `Secure` for `__Secure-`).
+    ///
+    /// _Default:_ `"session_id"`.
     pub cookie_name: String,
-    /// Database URL (SQLite path, `postgres://…` or `mysql://…`). Default `db.sqlite`.
-    #[serde(default = "default_database_url")]
-    pub database_url: String,
-    /// Hard cap in minutes from `created_at`, whatever the activity. Default none.
+    /// The name of a `databases.<name>` section of Rocket's figment (the one
+    /// `rocket_db_pools` and `rocket_sync_db_pools` read) to take the database
+    /// URL from, with its pool size (`max_connections` or `pool_size`) and
+    /// connect timeout (`connect_timeout` or `timeout`, seconds) unless
+    /// `pool_size` / `pool_timeout_seconds` are set here. The sessions get their
+    /// own pool on that database. Setting both this and `database_url` is a
+    /// launch error.
+    ///
+    /// _Default:_ none.
+    pub database: Option<String>,
+    /// Database URL: an SQLite path, `postgres://…` or `mysql://…`.
+    ///
+    /// _Default:_ none; without it and without `database`, `"db.sqlite"`.
+    pub database_url: Option<String>,
+    /// Hard cap in minutes from a session's creation, whatever the activity.
+    ///
+    /// _Default:_ none.
     pub absolute_timeout_minutes: Option<i64>,
     /// A request that changes nothing renews `expires_at` only when the last
     /// renewal is older than this; `0` renews on every request.
-    /// Default `min(60, timeout_minutes * 60 / 10)`.
+    ///
+    /// _Default:_ `min(60, timeout_minutes * 60 / 10)`.
     pub renew_interval_seconds: Option<i64>,
-    /// `Secure` attribute. Default `true`, except `false` under Rocket's `debug` profile.
+    /// The cookie's `Secure` attribute.
+    ///
+    /// _Default:_ `true`, except `false` under Rocket's `debug` profile.
     pub cookie_secure: Option<bool>,
-    /// `SameSite` attribute: `strict`, `lax` or `none`. Default `lax`.
-    #[serde(default = "default_same_site")]
+    /// The cookie's `SameSite` attribute: `strict`, `lax` or `none` (`none`
+    /// needs `cookie_secure`).
+    ///
+    /// _Default:_ `lax`.
     pub cookie_same_site: SameSite,
-    /// `HttpOnly` attribute. Default `true`.
-    #[serde(default = "default_true")]
+    /// The cookie's `HttpOnly` attribute.
+    ///
+    /// _Default:_ `true`.
     pub cookie_http_only: bool,
-    /// `Path` attribute. Default `/`.
-    #[serde(default = "default_cookie_path")]
+    /// The cookie's `Path` attribute.
+    ///
+    /// _Default:_ `"/"`.
     pub cookie_path: String,
-    /// `Domain` attribute. Default none (host-only cookie).
+    /// The cookie's `Domain` attribute.
+    ///
+    /// _Default:_ none (a host-only cookie).
     pub cookie_domain: Option<String>,
-    /// `true` adds `Max-Age` (the time left until expiry) so the cookie survives a
-    /// browser restart. Default `false` (a browser-session cookie).
-    #[serde(default)]
+    /// `true` adds `Max-Age` (the time left until expiry) so every cookie
+    /// survives a browser restart; remembered sessions get it anyway.
+    ///
+    /// _Default:_ `false` (browser-session cookies).
     pub cookie_persistent: bool,
-    /// Largest session data, as compact JSON, in bytes. Default 65536.
-    #[serde(default = "default_max_data_bytes")]
+    /// Largest session data, as compact JSON, in bytes; a bigger write is
+    /// refused with `413` and nothing is stored.
+    ///
+    /// _Default:_ `65536`.
     pub max_data_bytes: usize,
     /// Seconds between background purges of expired rows; `0` turns purging off.
-    /// Default 300.
-    #[serde(default = "default_purge_interval")]
+    ///
+    /// _Default:_ `300`.
     pub purge_interval_seconds: u64,
-    /// Run pending migrations at ignite. Default `true`.
-    #[serde(default = "default_true")]
+    /// Run pending migrations of the `sessions` tables at launch. With `false`,
+    /// launch checks the `sessions` table's shape instead and fails naming what
+    /// is missing.
+    ///
+    /// _Default:_ `true`.
     pub run_migrations: bool,
-    /// Database pool size. Default: Rocket's `workers` × 2.
+    /// Database pool size.
+    ///
+    /// _Default:_ the `databases.<name>` section's, else Rocket's `workers` × 2.
     pub pool_size: Option<u32>,
     /// Seconds a request waits for a database connection before it gets `503`.
-    /// Default 5.
-    #[serde(default = "default_pool_timeout")]
-    pub pool_timeout_seconds: u64,
-    /// Count database statements by kind (see `SessionStore`'s
-    /// `database().statement_counts()`); costs a few µs per statement. Default `false`.
-    #[serde(default)]
-    pub count_statements: bool,
+    ///
+    /// _Default:_ the `databases.<name>` section's, else `5`.
+    pub pool_timeout_seconds: Option<u64>,
     /// Origins besides the app's own (`https://admin.example.com`) whose
-    /// state-changing requests our guards accept. Default none: a `POST`,
-    /// `PUT`, `PATCH` or `DELETE` whose `Origin` names another origin, or whose
-    /// `Sec-Fetch-Site` is `cross-site`, is refused with `403`.
-    #[serde(default)]
+    /// state-changing requests our guards accept. A `POST`, `PUT`, `PATCH` or
+    /// `DELETE` whose `Origin` names another origin, or whose `Sec-Fetch-Site`
+    /// is `cross-site`, is refused with `403`.
+    ///
+    /// _Default:_ none.
     pub trusted_origins: Vec<String>,
     /// Record each session's client IP address (Rocket's `client_ip()`, which
     /// honours its `ip_header` setting) and `User-Agent` (first 512 bytes), for
-    /// the devices list and the audit log. Default `true`; `false` stores
-    /// neither, for deployments that must not keep IP addresses.
+    /// the devices list and the audit log; `false` stores neither, for
+    /// deployments that must not keep IP addresses.
+    ///
+    /// _Default:_ `true`.
     ///
     /// # Warning
     ///
     /// Rocket's default `ip_header` is `X-Real-IP`: unless a proxy in front
     /// overwrites it, a client chooses the address stored. Without such a
     /// proxy, set Rocket's `ip_header = false`.
-    #[serde(default = "default_true")]
     pub record_client: bool,
     /// The longest a handler may [`remember`](crate::Session::remember) a
-    /// session, in days (1 to 3650). Default 30.
-    #[serde(default = "default_remember_max_days")]
+    /// session, in days (1 to 3650).
+    ///
+    /// _Default:_ `30`.
     pub remember_max_days: u32,
     /// The most valid sessions one user may have; a login beyond it signs out
-    /// that user's least recently seen sessions. Default none.
+    /// that user's least recently seen sessions.
+    ///
+    /// _Default:_ none (no cap).
     pub max_sessions_per_user: Option<u32>,
     /// Write a `session_events` row for each lifecycle change (created, login,
     /// rotated, logout, revoked, revoked_others, expired) in the change's own
-    /// transaction. Default `false`.
-    #[serde(default)]
+    /// transaction.
+    ///
+    /// _Default:_ `false`.
     pub audit: bool,
     /// Days audit events are kept; the background purge deletes older ones
-    /// (1 to 36500). Default 90.
-    #[serde(default = "default_audit_retention_days")]
+    /// (1 to 36500).
+    ///
+    /// _Default:_ `90`.
     pub audit_retention_days: u32,
 }
 
-fn default_cookie_name() -> String {
-    "session_id".into()
-}
-fn default_database_url() -> String {
-    "db.sqlite".into()
-}
-fn default_same_site() -> SameSite {
-    SameSite::Lax
-}
-fn default_true() -> bool {
-    true
-}
-fn default_cookie_path() -> String {
-    "/".into()
-}
-fn default_max_data_bytes() -> usize {
-    shared_model::DEFAULT_MAX_DATA_BYTES
-}
-fn default_purge_interval() -> u64 {
-    300
-}
-fn default_pool_timeout() -> u64 {
-    5
-}
-fn default_remember_max_days() -> u32 {
-    30
-}
-fn default_audit_retention_days() -> u32 {
-    90
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            timeout_minutes: None,
+            cookie_name: "session_id".into(),
+            database: None,
+            database_url: None,
+            absolute_timeout_minutes: None,
+            renew_interval_seconds: None,
+            cookie_secure: None,
+            cookie_same_site: SameSite::Lax,
+            cookie_http_only: true,
+            cookie_path: "/".into(),
+            cookie_domain: None,
+            cookie_persistent: false,
+            max_data_bytes: shared_model::DEFAULT_MAX_DATA_BYTES,
+            purge_interval_seconds: 300,
+            run_migrations: true,
+            pool_size: None,
+            pool_timeout_seconds: None,
+            trusted_origins: Vec::new(),
+            record_client: true,
+            remember_max_days: 30,
+            max_sessions_per_user: None,
+            audit: false,
+            audit_retention_days: 90,
+        }
+    }
 }
 
-/// The validated configuration.
+/// The SQLite file used when neither `database` nor `database_url` is set.
+const DEFAULT_DATABASE_URL: &str = "db.sqlite";
+/// Seconds a request waits for a pooled connection unless configured.
+const DEFAULT_POOL_TIMEOUT_SECONDS: u64 = 5;
+
+/// The keys of a `databases.<name>` section that the sessions' pool uses; the
+/// rest (extensions, idle timeouts) belong to the app's own pool.
+#[derive(Debug, Deserialize)]
+#[serde(crate = "rocket::serde")]
+struct NamedDatabase {
+    url: String,
+    /// `rocket_db_pools`.
+    max_connections: Option<u64>,
+    /// `rocket_sync_db_pools`.
+    pool_size: Option<u64>,
+    /// `rocket_db_pools`, seconds.
+    connect_timeout: Option<u64>,
+    /// `rocket_sync_db_pools`, seconds.
+    timeout: Option<u64>,
+}
+
+/// The validated configuration the fairing runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Idle timeout.
+pub(crate) struct Settings {
     pub timeout: chrono::Duration,
-    /// Hard cap from creation, if any.
     pub absolute_timeout: Option<chrono::Duration>,
-    /// Minimum age of the last renewal before a read-only request renews.
     pub renew_interval: chrono::Duration,
-    /// Cookie name.
     pub cookie_name: String,
-    /// Database URL.
     pub database_url: String,
-    /// `Secure`.
     pub cookie_secure: bool,
-    /// `SameSite`.
     pub cookie_same_site: SameSite,
-    /// `HttpOnly`.
     pub cookie_http_only: bool,
-    /// `Path`.
     pub cookie_path: String,
-    /// `Domain`.
     pub cookie_domain: Option<String>,
-    /// Whether cookies carry `Max-Age`.
     pub cookie_persistent: bool,
-    /// Data size limit in bytes.
     pub max_data_bytes: usize,
     /// Background purge period, if enabled.
     pub purge_interval: Option<Duration>,
-    /// Run migrations at ignite.
     pub run_migrations: bool,
-    /// Pool size.
     pub pool_size: u32,
-    /// Connection wait limit.
     pub pool_timeout: Duration,
-    /// Whether the pool counts statements.
-    pub count_statements: bool,
-    /// Other origins allowed to send state-changing requests, as
-    /// `scheme://host[:port]`, lowercase.
+    /// As `scheme://host[:port]`, lowercase.
     pub trusted_origins: Vec<String>,
-    /// Whether client IP addresses and user agents are stored.
     pub record_client: bool,
     /// The longest idle timeout `remember` may give a session.
     pub remember_max: chrono::Duration,
-    /// The per-user session cap.
     pub max_sessions_per_user: Option<u32>,
-    /// Whether lifecycle events are written.
     pub audit: bool,
-    /// How long audit events are kept.
     pub audit_retention: chrono::Duration,
 }
 
@@ -211,29 +263,56 @@ pub enum ConfigError {
     },
 }
 
-impl Settings {
-    /// Reads and validates the `session` section of a Rocket figment.
+impl Config {
+    /// The `session` section of a Rocket figment (every key but
+    /// `timeout_minutes` may be left out).
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] naming the offending key: `timeout_minutes` missing or not a
-    /// positive number, an unknown key, a wrong type, an invalid cookie name,
-    /// `cookie_same_site = "none"` without `cookie_secure`.
+    /// [`ConfigError::Figment`] for an unknown key or a wrong type.
     pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
-        let config: Config = if figment.contains("session") {
-            figment.extract_inner("session").map_err(Box::new)?
+        if figment.contains("session") {
+            Ok(figment.extract_inner("session").map_err(Box::new)?)
         } else {
-            // Every key has a default but `timeout_minutes`, reported below.
-            Figment::new().extract::<Config>().map_err(Box::new)?
-        };
+            Ok(Self::default())
+        }
+    }
+}
+
+impl Settings {
+    /// Reads and validates the `session` section of `figment`.
+    #[cfg(test)]
+    pub fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
+        Self::resolve(Config::from_figment(figment)?, figment)
+    }
+
+    /// Validates `config`, reading what it leaves to Rocket from `figment`: the
+    /// profile (for `cookie_secure`), `workers` (for the pool size) and the
+    /// `databases.<name>` section named by `database`.
+    pub fn resolve(config: Config, figment: &Figment) -> Result<Self, ConfigError> {
         let release = figment.profile() != rocket::Config::DEBUG_PROFILE;
         let workers = figment
             .extract_inner::<u32>(rocket::Config::WORKERS)
             .unwrap_or(rocket::Config::default().workers as u32);
-        Self::from_config(config, release, workers)
+        let named =
+            match (&config.database, &config.database_url) {
+                (Some(_), Some(_)) => return Err(invalid(
+                    "database",
+                    "and `session.database_url` are both set: name a `databases.<name>` section \
+                     or give a URL, not both",
+                )),
+                (Some(name), None) => Some(named_database(figment, name)?),
+                (None, _) => None,
+            };
+        Self::from_config(config, named, release, workers)
     }
 
-    fn from_config(config: Config, release: bool, workers: u32) -> Result<Self, ConfigError> {
+    fn from_config(
+        config: Config,
+        named: Option<NamedDatabase>,
+        release: bool,
+        workers: u32,
+    ) -> Result<Self, ConfigError> {
         /// Ten years: longer idle or absolute timeouts are surely a typo.
         const MAX_MINUTES: i64 = 10 * 365 * 24 * 60;
         let minutes = |key: &'static str, value: i64| -> Result<chrono::Duration, ConfigError> {
@@ -323,21 +402,30 @@ impl Settings {
                 ),
             ));
         }
-        bounded(
-            "pool_timeout_seconds",
-            config.pool_timeout_seconds,
-            1,
-            3_600,
-        )?;
+        let named_pool_size = named
+            .as_ref()
+            .and_then(|named| named.max_connections.or(named.pool_size));
+        let pool_size = match (config.pool_size, named_pool_size) {
+            (Some(size), _) => u64::from(size),
+            (None, Some(size)) => size,
+            (None, None) => u64::from(workers.saturating_mul(2).max(2)),
+        };
+        bounded("pool_size", pool_size, 1, 10_000)?;
+        let pool_timeout_seconds = config
+            .pool_timeout_seconds
+            .or_else(|| {
+                named
+                    .as_ref()
+                    .and_then(|named| named.connect_timeout.or(named.timeout))
+            })
+            .unwrap_or(DEFAULT_POOL_TIMEOUT_SECONDS);
+        bounded("pool_timeout_seconds", pool_timeout_seconds, 1, 3_600)?;
         bounded(
             "purge_interval_seconds",
             config.purge_interval_seconds,
             0,
             366 * 24 * 3_600,
         )?;
-        if let Some(size) = config.pool_size {
-            bounded("pool_size", u64::from(size), 1, 10_000)?;
-        }
         bounded(
             "remember_max_days",
             u64::from(config.remember_max_days),
@@ -370,7 +458,12 @@ impl Settings {
             absolute_timeout,
             renew_interval,
             cookie_name: config.cookie_name,
-            database_url: config.database_url,
+            database_url: match named {
+                Some(named) => named.url,
+                None => config
+                    .database_url
+                    .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            },
             cookie_secure,
             cookie_same_site: config.cookie_same_site,
             cookie_http_only: config.cookie_http_only,
@@ -381,9 +474,9 @@ impl Settings {
             purge_interval: (config.purge_interval_seconds > 0)
                 .then(|| Duration::from_secs(config.purge_interval_seconds)),
             run_migrations: config.run_migrations,
-            pool_size: config.pool_size.unwrap_or(workers.saturating_mul(2).max(2)),
-            pool_timeout: Duration::from_secs(config.pool_timeout_seconds),
-            count_statements: config.count_statements,
+            // Checked against 1..=10_000 above.
+            pool_size: u32::try_from(pool_size).unwrap_or(u32::MAX),
+            pool_timeout: Duration::from_secs(pool_timeout_seconds),
             trusted_origins,
             record_client: config.record_client,
             remember_max: chrono::Duration::days(i64::from(config.remember_max_days)),
@@ -392,6 +485,27 @@ impl Settings {
             audit_retention: chrono::Duration::days(i64::from(config.audit_retention_days)),
         })
     }
+}
+
+/// The `databases.<name>` section `name` refers to.
+fn named_database(figment: &Figment, name: &str) -> Result<NamedDatabase, ConfigError> {
+    let path = format!("databases.{name}");
+    let valid_name = !name.is_empty() && !name.contains('.');
+    if !valid_name || !figment.contains(&path) {
+        return Err(invalid(
+            "database",
+            format!(
+                "= {name:?} names no `{path}` section in Rocket's configuration \
+                 (`[default.databases.{name}] url = \"...\"` in Rocket.toml)"
+            ),
+        ));
+    }
+    figment.extract_inner(&path).map_err(|error| {
+        invalid(
+            "database",
+            format!("= {name:?}: cannot read `{path}`: {error}"),
+        )
+    })
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -456,6 +570,7 @@ fn check_cookie_prefix(config: &Config, cookie_secure: bool) -> Result<(), Confi
 mod tests {
     use super::*;
     use rocket::figment::providers::Serialized;
+    use serde_json::json;
 
     fn settings(section: serde_json::Value) -> Result<Settings, ConfigError> {
         let figment = rocket::Config::figment().merge(Serialized::default("session", section));
@@ -480,6 +595,85 @@ mod tests {
         assert_eq!(s.purge_interval, Some(Duration::from_secs(300)));
         assert!(s.run_migrations);
         assert_eq!(s.pool_size, rocket::Config::default().workers as u32 * 2);
+    }
+
+    #[test]
+    fn the_serde_defaults_are_config_default() {
+        let empty = rocket::Config::figment().merge(Serialized::default("session", json!({})));
+        assert_eq!(Config::from_figment(&empty).unwrap(), Config::default());
+        assert_eq!(
+            Config::from_figment(&rocket::Config::figment()).unwrap(),
+            Config::default()
+        );
+        let custom = Config {
+            timeout_minutes: Some(30),
+            ..Config::default()
+        };
+        assert_eq!(
+            Settings::resolve(custom, &rocket::Config::figment()).unwrap(),
+            settings(json!({"timeout_minutes": 30})).unwrap()
+        );
+    }
+
+    fn with_databases(session: serde_json::Value, databases: serde_json::Value) -> Figment {
+        rocket::Config::figment()
+            .merge(Serialized::default("session", session))
+            .merge(Serialized::default("databases", databases))
+    }
+
+    #[test]
+    fn database_names_a_databases_section() {
+        let figment = with_databases(
+            json!({"timeout_minutes": 30, "database": "main"}),
+            json!({"main": {"url": "postgres://db/app", "max_connections": 7, "connect_timeout": 9, "min_connections": 1}}),
+        );
+        let s = Settings::from_figment(&figment).unwrap();
+        assert_eq!(s.database_url, "postgres://db/app");
+        assert_eq!(s.pool_size, 7);
+        assert_eq!(s.pool_timeout, Duration::from_secs(9));
+        // rocket_sync_db_pools' keys, and the session section's own values winning.
+        let figment = with_databases(
+            json!({"timeout_minutes": 30, "database": "main", "pool_timeout_seconds": 2}),
+            json!({"main": {"url": "app.sqlite", "pool_size": 3, "timeout": 8}}),
+        );
+        let s = Settings::from_figment(&figment).unwrap();
+        assert_eq!(
+            (s.database_url.as_str(), s.pool_size, s.pool_timeout),
+            ("app.sqlite", 3, Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn database_and_database_url_conflict_or_dangle() {
+        let both = with_databases(
+            json!({"timeout_minutes": 30, "database": "main", "database_url": "x.sqlite"}),
+            json!({"main": {"url": "app.sqlite"}}),
+        );
+        let error = Settings::from_figment(&both).unwrap_err().to_string();
+        assert!(
+            error.contains("`session.database`") && error.contains("database_url"),
+            "{error}"
+        );
+        let missing = with_databases(
+            json!({"timeout_minutes": 30, "database": "other"}),
+            json!({"main": {"url": "app.sqlite"}}),
+        );
+        let error = Settings::from_figment(&missing).unwrap_err().to_string();
+        assert!(error.contains("databases.other"), "{error}");
+        let no_url = with_databases(
+            json!({"timeout_minutes": 30, "database": "main"}),
+            json!({"main": {"pool_size": 3}}),
+        );
+        let error = Settings::from_figment(&no_url).unwrap_err().to_string();
+        assert!(
+            error.contains("databases.main") && error.contains("url"),
+            "{error}"
+        );
+        let dotted = with_databases(
+            json!({"timeout_minutes": 30, "database": "main.url"}),
+            json!({"main": {"url": "app.sqlite"}}),
+        );
+        assert!(Settings::from_figment(&dotted).is_err());
     }
 
     #[test]

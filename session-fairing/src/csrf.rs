@@ -17,6 +17,7 @@ use shared_model::SessionToken;
 use subtle::ConstantTimeEq;
 
 use crate::config::Settings;
+use crate::error::{CROSS_SITE, CSRF};
 use crate::guard::request_state;
 use crate::state::State;
 use crate::{Error, Session};
@@ -194,7 +195,10 @@ fn is_own_origin(origin: &Origin, request: &Request<'_>, settings: &Settings) ->
 /// itself nor a trusted origin. Safe methods, and requests carrying neither
 /// header (curl, scripts, old browsers), pass: those cannot carry a victim's
 /// cookie across sites in a modern browser.
-pub(crate) fn check_origin(request: &Request<'_>, settings: &Settings) -> Result<(), Error> {
+pub(crate) fn check_origin(
+    request: &Request<'_>,
+    settings: &Settings,
+) -> Result<(), &'static Error> {
     if matches!(
         request.method(),
         Method::Get | Method::Head | Method::Options | Method::Trace
@@ -226,14 +230,14 @@ pub(crate) fn check_origin(request: &Request<'_>, settings: &Settings) -> Result
             request.method(),
             request.uri().path()
         );
-        Err(Error::CrossSite)
+        Err(&CROSS_SITE)
     }
 }
 
 /// Checks a presented token against the session the request came with. A
 /// request without a stored session has nothing to forge (the origin check
 /// already ran); one with a stored session must present a token.
-fn verify(state: &Mutex<State>, presented: Option<&str>) -> Result<(), Error> {
+fn verify(state: &Mutex<State>, presented: Option<&str>) -> Result<(), &'static Error> {
     let state = state
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -242,7 +246,7 @@ fn verify(state: &Mutex<State>, presented: Option<&str>) -> Result<(), Error> {
     };
     match presented {
         Some(presented) if matches(&secret(token), presented) => Ok(()),
-        _ => Err(Error::Csrf),
+        _ => Err(&CSRF),
     }
 }
 
@@ -324,9 +328,9 @@ impl CsrfToken<'_> {
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for CsrfToken<'r> {
-    type Error = Error;
+    type Error = &'r Error;
 
-    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Error> {
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, &'r Error> {
         let (_, state) = try_outcome!(request_state(request).await);
         request::Outcome::Success(CsrfToken { state })
     }
@@ -347,13 +351,13 @@ pub struct CsrfHeader(());
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for CsrfHeader {
-    type Error = Error;
+    type Error = &'r Error;
 
-    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Error> {
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, &'r Error> {
         let (_, state) = try_outcome!(request_state(request).await);
         match verify(state, request.headers().get_one(CSRF_HEADER)) {
             Ok(()) => request::Outcome::Success(CsrfHeader(())),
-            Err(error) => request::Outcome::Error((error.status(), error)),
+            Err(error) => error.outcome(),
         }
     }
 }
@@ -473,10 +477,13 @@ impl<'r, T: FromForm<'r>> FromForm<'r> for WithToken<T> {
     }
 }
 
-/// Our error as a form error with its status (`403`, `503`, ...).
-fn form_error<'r>(error: Error) -> (Status, form::Errors<'r>) {
+/// Our error as a form error with its status (`403`, `503`, ...). Rocket's
+/// form errors own their source, so it carries the message; the error itself
+/// stays with the request (a failed load) or is a constant (refusals).
+fn form_error<'r>(error: &Error) -> (Status, form::Errors<'r>) {
     let status = error.status();
-    let kind = form::error::ErrorKind::Custom(status, Box::new(error));
+    let kind =
+        form::error::ErrorKind::Custom(status, Box::new(std::io::Error::other(error.to_string())));
     (status, form::Error::from(kind).into())
 }
 

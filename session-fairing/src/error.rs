@@ -1,30 +1,35 @@
-//! The crate's error type.
-
-use std::sync::Arc;
+//! The crate's error type, and the one place that maps an error to a status.
 
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder};
 
 /// Why a session operation failed.
-#[derive(Debug, Clone, thiserror::Error)]
+///
+/// Request guards fail with a reference to the error the request stored (a
+/// failed load is kept for the whole request), so a handler taking
+/// `Result<Session<'_>, &Error>` sees the original, sources and all.
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The session store could not be read or written (`503`/`500` when returned
-    /// from a handler).
+    /// The session store could not be read or written (`503` when the database
+    /// is unavailable, see [`status`](Self::status)).
     #[error("session store: {0}")]
-    Store(#[from] Arc<shared_model::Error>),
+    Store(#[from] shared_model::Error),
     /// A value could not be converted to or from JSON.
-    #[error("session value {key:?}: {message}")]
+    #[error("session value {key:?}: {source}")]
     Json {
         /// The session key.
         key: String,
-        /// serde_json's explanation.
-        message: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
     },
-    /// A background database task panicked.
-    #[error("session task failed: {0}")]
-    Task(String),
-    /// The `Session` guard was used on a Rocket without `Sessions::fairing()`.
+    /// The server is shutting down: the runtime dropped the database work
+    /// before it ran (`503`).
+    #[error("the server is shutting down; the session store was not reached")]
+    ShuttingDown,
+    /// A guard of this crate was used on a Rocket without the [`Sessions`](crate::Sessions)
+    /// fairing (launch normally refuses this: the guards are sentinels).
     #[error("the Sessions fairing is not attached: add `.attach(Sessions::fairing())`")]
     NotAttached,
     /// A state-changing request came from another site (`Sec-Fetch-Site:
@@ -37,29 +42,32 @@ pub enum Error {
     Csrf,
 }
 
-impl From<shared_model::Error> for Error {
-    fn from(error: shared_model::Error) -> Self {
-        Self::Store(Arc::new(error))
-    }
-}
+/// Guard failures without a stored error of the request's own.
+pub(crate) static NOT_ATTACHED: Error = Error::NotAttached;
+pub(crate) static CROSS_SITE: Error = Error::CrossSite;
+pub(crate) static CSRF: Error = Error::Csrf;
 
 impl Error {
     /// The HTTP status this error maps to (the one place that decides):
     /// `403` for a cross-site request or a bad CSRF token, `409` when the session
     /// ended (logout elsewhere) before a write, `413` for data over
-    /// `max_data_bytes`, `503` when the database is unavailable, `500` otherwise.
+    /// `max_data_bytes`, `503` when the database is unavailable or the server
+    /// is shutting down, `500` otherwise.
     #[must_use]
     pub fn status(&self) -> Status {
         match self {
             Self::CrossSite | Self::Csrf => Status::Forbidden,
-            Self::Store(error) => match **error {
-                shared_model::Error::Gone(_) => Status::Conflict,
-                shared_model::Error::TooLarge { .. } => Status::PayloadTooLarge,
-                ref error if error.is_unavailable() => Status::ServiceUnavailable,
-                _ => Status::InternalServerError,
-            },
-            _ => Status::InternalServerError,
+            Self::ShuttingDown => Status::ServiceUnavailable,
+            Self::Store(shared_model::Error::Gone(_)) => Status::Conflict,
+            Self::Store(shared_model::Error::TooLarge { .. }) => Status::PayloadTooLarge,
+            Self::Store(error) if error.is_unavailable() => Status::ServiceUnavailable,
+            Self::Store(_) | Self::Json { .. } | Self::NotAttached => Status::InternalServerError,
         }
+    }
+
+    /// The guard outcome for this error: its [`status`](Self::status) and itself.
+    pub(crate) fn outcome<S>(&self) -> rocket::request::Outcome<S, &Self> {
+        rocket::request::Outcome::Error((self.status(), self))
     }
 }
 
@@ -68,6 +76,15 @@ impl Error {
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, _request: &'r Request<'_>) -> response::Result<'static> {
         log::error!("session: {self}");
+        Err(self.status())
+    }
+}
+
+/// A guard's error, returned from a handler as it came
+/// (`Result<Session<'_>, &Error>`), answers with the same status; it was
+/// logged where it happened.
+impl<'r> Responder<'r, 'static> for &Error {
+    fn respond_to(self, _request: &'r Request<'_>) -> response::Result<'static> {
         Err(self.status())
     }
 }

@@ -11,7 +11,7 @@ use shared_model::{
     redact_url, Actor, Client, Clock, Database, NewSession, SessionManager, SessionToken,
 };
 
-use crate::config::{SameSite, Settings};
+use crate::config::{Config, SameSite, Settings};
 use crate::state::{within_absolute_timeout, Plan, State, Write};
 use crate::Error;
 
@@ -27,42 +27,60 @@ use crate::Error;
 /// }
 /// ```
 ///
-/// Configuration comes from the `session` section of Rocket's figment (see
-/// [`Config`](crate::Config)). Attach it once; the order among other fairings
-/// does not matter.
+/// Configuration comes from the `session` section of Rocket's figment, or from
+/// a [`Config`] given to [`custom`](Self::custom). Attach it once; the order
+/// among other fairings does not matter.
+///
+/// At ignite it opens the database and manages a [`SessionManager`] as Rocket
+/// state: handlers reach it as `&State<SessionManager>`, code holding the
+/// `Rocket` as `rocket.state::<SessionManager>()`.
 pub struct Sessions {
+    config: Option<Config>,
     clock: Option<Arc<dyn Clock>>,
+    count_statements: bool,
 }
 
 impl Sessions {
-    /// The fairing, configured from Rocket's figment at ignite.
+    /// The fairing, configured from the `session` section of Rocket's figment
+    /// at ignite.
     #[must_use]
     pub fn fairing() -> Self {
-        Self { clock: None }
+        Self {
+            config: None,
+            clock: None,
+            count_statements: false,
+        }
     }
 
-    /// Reads "now" from `clock` instead of the system clock (for tests of expiry).
+    /// The fairing with `config`, for apps that build their configuration in
+    /// code; the figment's `session` section is not read. The figment still
+    /// gives the profile (the `cookie_secure` default), `workers` (the pool
+    /// size default) and the `databases.<name>` section `config.database`
+    /// names. See [`Config`] for an example.
+    #[must_use]
+    pub fn custom(config: Config) -> Self {
+        Self {
+            config: Some(config),
+            ..Self::fairing()
+        }
+    }
+
+    /// Reads "now" from `clock` instead of the system clock (for tests of
+    /// expiry, with [`ManualClock`](crate::ManualClock)).
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
-}
 
-/// The session manager of a Rocket that has the fairing attached (after ignite),
-/// for work outside a request's own session: "log out everywhere"
-/// (`delete_for_user`), admin pages, statistics.
-///
-/// The manager is synchronous: call it inside `rocket::tokio::task::spawn_blocking`.
-#[must_use]
-pub fn manager<P: rocket::Phase>(rocket: &Rocket<P>) -> Option<&SessionManager> {
-    rocket.state::<Store>().map(|store| &store.manager)
-}
-
-/// The validated settings of a Rocket that has the fairing attached (after ignite).
-#[must_use]
-pub fn settings<P: rocket::Phase>(rocket: &Rocket<P>) -> Option<&Settings> {
-    rocket.state::<Store>().map(|store| &store.settings)
+    /// Counts the pool's statements by kind, for tests and benchmarks: read
+    /// them with `manager.database().statement_counts()`. Costs a few µs per
+    /// statement.
+    #[must_use]
+    pub fn count_statements(mut self) -> Self {
+        self.count_statements = true;
+        self
+    }
 }
 
 /// Managed state: the manager and the validated settings.
@@ -87,15 +105,44 @@ impl RequestSession {
     }
 }
 
-/// Runs blocking database work off the async executor.
-pub(crate) async fn run_blocking<T, F>(work: F) -> Result<T, Error>
+/// Runs blocking [`SessionManager`] work off the async executor (the manager's
+/// methods block on the database), for handlers that take
+/// `&State<SessionManager>`.
+///
+/// A panic in `work` is resumed in the caller's task, where Rocket turns it
+/// into a `500`.
+///
+/// # Errors
+///
+/// [`Error::Store`] with what `work` returned; [`Error::ShuttingDown`] when the
+/// runtime dropped the task before it ran.
+///
+/// # Examples
+///
+/// ```rust
+/// # #[macro_use] extern crate rocket;
+/// use rocket::State;
+/// use session_fairing::{blocking, CsrfHeader, Error, SessionManager};
+///
+/// /// "Log out everywhere" for a user, from an admin page's script.
+/// #[post("/admin/users/<user>/sign-out")]
+/// async fn sign_out(manager: &State<SessionManager>, _csrf: CsrfHeader, user: String) -> Result<String, Error> {
+///     let manager = manager.inner().clone();
+///     let removed = blocking(move || manager.delete_for_user(&user)).await?;
+///     Ok(format!("{removed} sessions signed out"))
+/// }
+/// ```
+pub async fn blocking<T, F>(work: F) -> Result<T, Error>
 where
     F: FnOnce() -> shared_model::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     match rocket::tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(Error::from),
-        Err(join_error) => Err(Error::Task(join_error.to_string())),
+        Err(join_error) => match join_error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(_) => Err(Error::ShuttingDown),
+        },
     }
 }
 
@@ -109,7 +156,11 @@ impl Fairing for Sessions {
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
-        let settings = match Settings::from_figment(rocket.figment()) {
+        let config = match &self.config {
+            Some(config) => Ok(config.clone()),
+            None => Config::from_figment(rocket.figment()),
+        };
+        let settings = match config.and_then(|config| Settings::resolve(config, rocket.figment())) {
             Ok(settings) => settings,
             Err(error) => {
                 log::error!("{error}");
@@ -118,25 +169,31 @@ impl Fairing for Sessions {
         };
         let url = settings.database_url.clone();
         let (pool_size, pool_timeout) = (settings.pool_size, settings.pool_timeout);
-        let count_statements = settings.count_statements;
-        let migrate = settings.run_migrations;
-        let opened = run_blocking(move || {
-            let builder = Database::builder(&url)
-                .pool_size(pool_size)
-                .connection_timeout(pool_timeout)
-                .busy_timeout(pool_timeout)
-                .count_statements(count_statements);
-            if !migrate {
-                // The app may start before its database; requests get 503 until it is up.
-                return builder.connect_lazy();
-            }
-            let db = builder.connect()?;
-            for version in db.run_migrations()? {
-                log::info!("sessions: applied migration {version}");
-            }
-            Ok(db)
-        })
-        .await;
+        let count_statements = self.count_statements;
+        let (migrate, audit) = (settings.run_migrations, settings.audit);
+        let opened =
+            rocket::tokio::task::spawn_blocking(move || -> shared_model::Result<Database> {
+                let builder = Database::builder(&url)
+                    .pool_size(pool_size)
+                    .connection_timeout(pool_timeout)
+                    .busy_timeout(pool_timeout)
+                    .count_statements(count_statements);
+                if migrate {
+                    let db = builder.connect()?;
+                    for version in db.run_migrations()? {
+                        log::info!("sessions: applied migration {version}");
+                    }
+                    Ok(db)
+                } else {
+                    // The app may start before its database (requests get 503 until
+                    // it is up); one that is up must have tables we can use.
+                    let db = builder.connect_lazy()?;
+                    check_schema(&db, audit)?;
+                    Ok(db)
+                }
+            })
+            .await
+            .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()));
         let db = match opened {
             Ok(db) => db,
             Err(error) => {
@@ -148,17 +205,20 @@ impl Fairing for Sessions {
             }
         };
         log::info!("sessions: {} at {}", db.backend(), db.display_url());
-        let mut manager = SessionManager::new(db).with_max_data_bytes(settings.max_data_bytes);
-        if settings.audit {
-            manager = manager.with_audit(Actor::App);
-        }
+        let mut manager = SessionManager::new(db)
+            .with_max_data_bytes(settings.max_data_bytes)
+            .with_audit_if(settings.audit, Actor::App);
         if let Some(cap) = settings.max_sessions_per_user {
             manager = manager.with_max_sessions_per_user(cap);
         }
         if let Some(clock) = &self.clock {
             manager = manager.with_clock(Arc::clone(clock));
         }
-        Ok(rocket.manage(Store { manager, settings }))
+        // Handlers reach the manager as `&State<SessionManager>`; our guards
+        // read the private `Store` (a clone of it, sharing the pool).
+        Ok(rocket
+            .manage(manager.clone())
+            .manage(Store { manager, settings }))
     }
 
     async fn on_liftoff(&self, rocket: &Rocket<Orbit>) {
@@ -183,12 +243,15 @@ impl Fairing for Sessions {
                     _ = ticks.tick() => {}
                 }
                 let manager = manager.clone();
-                match run_blocking(move || purge(&manager, retention)).await {
-                    Ok((0, 0)) => {}
-                    Ok((sessions, events)) => log::info!(
+                // Not `blocking`: a panicking purge must not end the loop.
+                match rocket::tokio::task::spawn_blocking(move || purge(&manager, retention)).await
+                {
+                    Ok(Ok((0, 0))) => {}
+                    Ok(Ok((sessions, events))) => log::info!(
                         "sessions: purged {sessions} expired sessions and {events} old audit events"
                     ),
-                    Err(error) => log::warn!("sessions: purge failed (will retry): {error}"),
+                    Ok(Err(error)) => log::warn!("sessions: purge failed (will retry): {error}"),
+                    Err(error) => log::error!("sessions: purge task failed (will retry): {error}"),
                 }
             }
         });
@@ -234,7 +297,7 @@ impl Fairing for Sessions {
             return;
         }
         let manager = store.manager.clone();
-        match run_blocking(move || Ok(execute(&manager, plan))).await {
+        match rocket::tokio::task::spawn_blocking(move || execute(&manager, plan)).await {
             Ok(Ok(Saved::Nothing)) => {}
             Ok(Ok(Saved::Deleted)) => add_cookie(response, removal_cookie(&store.settings)),
             Ok(Ok(Saved::Stored {
@@ -249,9 +312,49 @@ impl Fairing for Sessions {
             Ok(Err(SaveError { error, deleted })) => {
                 fail(response, &Error::from(error), &store.settings, deleted);
             }
-            Err(error) => fail(response, &error, &store.settings, false),
+            Err(join_error) => {
+                // A panic while saving (a bug) or the runtime shutting down.
+                log::error!("sessions: the save did not finish: {join_error}");
+                refuse(
+                    response,
+                    Status::InternalServerError,
+                    &store.settings,
+                    false,
+                );
+            }
         }
     }
+}
+
+/// With `run_migrations = false`: the tables the fairing writes must be there,
+/// with columns it can read. A database that cannot be reached yet is not an
+/// error (requests get `503` until it is up).
+fn check_schema(db: &Database, audit: bool) -> shared_model::Result<()> {
+    let report = match db.inspect_schema() {
+        Ok(report) => report,
+        Err(error) if error.is_unavailable() => {
+            log::warn!("sessions: cannot check the sessions table yet: {error}");
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    let mut problems = Vec::new();
+    if !report.device_columns {
+        problems.push(
+            "the devices columns (ip_address, user_agent, last_seen_at, timeout_seconds) are missing"
+                .to_owned(),
+        );
+    }
+    if audit && !report.events_table {
+        problems.push("`audit = true` needs the session_events table, which is missing".to_owned());
+    }
+    if !problems.is_empty() {
+        return Err(shared_model::Error::Schema { problems });
+    }
+    for warning in report.warnings() {
+        log::warn!("sessions: {warning}");
+    }
+    Ok(())
 }
 
 /// Loads the session named by the request's cookie. Unknown, expired,
@@ -268,17 +371,14 @@ pub(crate) async fn load(request: &Request<'_>, store: &Store) -> Loaded {
     };
     let id = token.public_id();
     let manager = store.manager.clone();
-    match run_blocking(move || manager.load(&id)).await {
+    match blocking(move || manager.load(&id)).await {
         Ok(Some(row)) if within_absolute_timeout(&row, &store.settings, store.manager.now()) => {
             Loaded::Ready(Mutex::new(State::from_row(row, token, client)))
         }
         Ok(_) => Loaded::Ready(Mutex::new(State::fresh(client))),
-        Err(Error::Store(error))
-            if matches!(
-                *error,
-                shared_model::Error::CorruptData(_) | shared_model::Error::TooLarge { .. }
-            ) =>
-        {
+        Err(Error::Store(
+            error @ (shared_model::Error::CorruptData(_) | shared_model::Error::TooLarge { .. }),
+        )) => {
             log::warn!("sessions: not adopting session {}…: {error}", id.short());
             Loaded::Ready(Mutex::new(State::fresh(client)))
         }
@@ -487,6 +587,12 @@ fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings, deleted
         Status::PayloadTooLarge => log::warn!("sessions: not saved: {error}"),
         _ => log::error!("sessions: could not save the session: {error}"),
     }
+    refuse(response, status, settings, deleted);
+}
+
+/// [`fail`]'s response: `status`, a plain-text body saying what was not saved,
+/// no session cookie (a removal cookie when `deleted`).
+fn refuse(response: &mut Response<'_>, status: Status, settings: &Settings, deleted: bool) {
     let body = match status {
         _ if deleted => "signed out; what this request stored afterwards was not saved\n",
         Status::Conflict => "session ended during the request; nothing was saved\n",

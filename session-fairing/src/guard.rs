@@ -3,7 +3,6 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use rocket::http::Status;
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::serde::de::DeserializeOwned;
 use rocket::serde::{Deserialize, Serialize};
@@ -11,7 +10,8 @@ use rocket::{Ignite, Rocket, Sentinel};
 use serde_json::Value;
 use shared_model::{Device, SessionId};
 
-use crate::fairing::{load, run_blocking, Loaded, RequestSession, Store};
+use crate::error::NOT_ATTACHED;
+use crate::fairing::{blocking, load, Loaded, RequestSession, Store};
 use crate::state::State;
 use crate::{Error, Result};
 
@@ -79,13 +79,13 @@ impl std::fmt::Debug for Session<'_> {
 /// crate starts with. Refuses cross-site state-changing requests first.
 pub(crate) async fn request_state<'r>(
     request: &'r Request<'_>,
-) -> Outcome<(&'r Store, &'r Mutex<State>), Error> {
+) -> Outcome<(&'r Store, &'r Mutex<State>), &'r Error> {
     let Some(store) = request.rocket().state::<Store>() else {
-        log::error!("{}", Error::NotAttached);
-        return Outcome::Error((Status::InternalServerError, Error::NotAttached));
+        log::error!("{NOT_ATTACHED}");
+        return NOT_ATTACHED.outcome();
     };
     if let Err(error) = crate::csrf::check_origin(request, &store.settings) {
-        return Outcome::Error((error.status(), error));
+        return error.outcome();
     }
     let loaded = request
         .local_cache_async(async { RequestSession(load(request, store).await) })
@@ -93,19 +93,19 @@ pub(crate) async fn request_state<'r>(
     match &loaded.0 {
         Loaded::Ready(state) => Outcome::Success((store, state)),
         // Logged once, when the load failed.
-        Loaded::Failed(error) => Outcome::Error((error.status(), error.clone())),
+        Loaded::Failed(error) => error.outcome(),
         Loaded::Absent => {
             log::error!("sessions: the request's session slot was taken before it was loaded");
-            Outcome::Error((Status::InternalServerError, Error::NotAttached))
+            NOT_ATTACHED.outcome()
         }
     }
 }
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Session<'r> {
-    type Error = Error;
+    type Error = &'r Error;
 
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, &'r Error> {
         let (store, state) = rocket::outcome::try_outcome!(request_state(request).await);
         Outcome::Success(Session { state, store })
     }
@@ -114,10 +114,7 @@ impl<'r> FromRequest<'r> for Session<'r> {
 impl Sentinel for Session<'_> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         if rocket.state::<Store>().is_none() {
-            log::error!(
-                "a route uses the `Session` guard but {}",
-                Error::NotAttached
-            );
+            log::error!("a route uses a session guard but {NOT_ATTACHED}");
             return true;
         }
         false
@@ -148,9 +145,9 @@ impl Session<'_> {
         };
         serde_json::from_value(value)
             .map(Some)
-            .map_err(|e| Error::Json {
+            .map_err(|source| Error::Json {
                 key: key.to_owned(),
-                message: e.to_string(),
+                source,
             })
     }
 
@@ -169,9 +166,9 @@ impl Session<'_> {
     /// [`Error::Json`] when `value` cannot be represented as JSON (e.g. a map with
     /// non-string keys).
     pub fn insert<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
-        let value = serde_json::to_value(value).map_err(|e| Error::Json {
+        let value = serde_json::to_value(value).map_err(|source| Error::Json {
             key: key.to_owned(),
-            message: e.to_string(),
+            source,
         })?;
         self.lock().set(key.to_owned(), value);
         Ok(())
@@ -315,7 +312,7 @@ impl Session<'_> {
             return Ok(Vec::new());
         };
         let manager = self.store.manager.clone();
-        run_blocking(move || manager.devices(&user_id, current.as_ref())).await
+        blocking(move || manager.devices(&user_id, current.as_ref())).await
     }
 
     /// Signs out one of the signed-in user's sessions by its public id, now.
@@ -339,7 +336,7 @@ impl Session<'_> {
             return Ok(true);
         }
         let manager = self.store.manager.clone();
-        run_blocking(move || manager.revoke(&user_id, &id, current.as_ref())).await
+        blocking(move || manager.revoke(&user_id, &id, current.as_ref())).await
     }
 
     /// Signs out every other session of the signed-in user, now, keeping this
@@ -366,7 +363,7 @@ impl Session<'_> {
             return Ok(0);
         };
         let manager = self.store.manager.clone();
-        run_blocking(move || manager.revoke_others(&user_id, &keep)).await
+        blocking(move || manager.revoke_others(&user_id, &keep)).await
     }
 
     /// When the session expires after this request (renewals included).
@@ -412,45 +409,5 @@ fn flashes_in(state: &State) -> Vec<Flash> {
             .filter_map(|item| serde_json::from_value(item.clone()).ok())
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-/// A request guard giving handlers the [`SessionManager`](shared_model::SessionManager)
-/// behind the fairing, for work beyond the current request's session: log a user
-/// out everywhere (`delete_for_user`), admin pages, statistics. It derefs to the
-/// manager, whose methods block: call them inside
-/// `rocket::tokio::task::spawn_blocking`. Like every guard of this crate it
-/// refuses cross-site state-changing requests (`403`); it does not check a CSRF
-/// token (add [`CsrfForm`](crate::CsrfForm) or [`CsrfHeader`](crate::CsrfHeader)).
-pub struct SessionStore<'r>(&'r shared_model::SessionManager);
-
-impl std::ops::Deref for SessionStore<'_> {
-    type Target = shared_model::SessionManager;
-    fn deref(&self) -> &Self::Target {
-        self.0
-    }
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for SessionStore<'r> {
-    type Error = Error;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Error> {
-        match request.rocket().state::<Store>() {
-            Some(store) => match crate::csrf::check_origin(request, &store.settings) {
-                Ok(()) => Outcome::Success(SessionStore(&store.manager)),
-                Err(error) => Outcome::Error((error.status(), error)),
-            },
-            None => {
-                log::error!("{}", Error::NotAttached);
-                Outcome::Error((Status::InternalServerError, Error::NotAttached))
-            }
-        }
-    }
-}
-
-impl Sentinel for SessionStore<'_> {
-    fn abort(rocket: &Rocket<Ignite>) -> bool {
-        <Session<'_> as Sentinel>::abort(rocket)
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use rocket::figment::providers::Serialized;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::Client;
 use rocket::routes;
@@ -962,7 +963,8 @@ fn cross_site_requests_are_refused(db: &TestDatabase) {
             )
             .await;
         assert_eq!(local.status, Status::NoContent);
-        // The manager guard checks the origin as well.
+        // The admin route pairs `&State<SessionManager>` with `CsrfHeader`,
+        // which checks the origin as well.
         let reply = h
             .request_with(
                 rocket::http::Method::Post,
@@ -1026,11 +1028,116 @@ async fn missing_timeout_fails_launch() {
     assert!(
         matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(names) if names[0].name == "Sessions")
     );
-    let figment = rocket::Config::figment().merge(("session", json!({"database_url": db.url()})));
-    let reason = session_fairing::Settings::from_figment(&figment)
-        .unwrap_err()
-        .to_string();
-    assert!(reason.contains("timeout_minutes"), "{reason}");
+}
+
+/// A `databases.<name>` section as `rocket_db_pools` reads it.
+fn databases(name: &str, url: &str) -> Value {
+    json!({ name: {"url": url, "max_connections": 3, "connect_timeout": 2} })
+}
+
+#[rocket::async_test]
+async fn database_takes_the_url_from_a_databases_section() {
+    let db = TestDatabase::sqlite();
+    let figment = rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(Serialized::default(
+            "databases",
+            databases("main", db.url()),
+        ))
+        .merge(Serialized::default(
+            "session",
+            json!({"timeout_minutes": 30, "database": "main", "purge_interval_seconds": 0}),
+        ));
+    let client = Client::untracked(
+        rocket::custom(figment)
+            .mount("/", routes![common::set_key])
+            .attach(Sessions::fairing()),
+    )
+    .await
+    .expect("launch");
+    let response = client
+        .put("/set/a")
+        .header(ContentType::JSON)
+        .body("1")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::NoContent);
+    // The row is in the named database, seen through a pool of our own.
+    assert_eq!(
+        db.manager()
+            .count(&shared_model::SessionFilter::default())
+            .unwrap(),
+        1
+    );
+
+    // Both ways of naming the database at once: launch fails.
+    let both = rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(Serialized::default(
+            "databases",
+            databases("main", db.url()),
+        ))
+        .merge(Serialized::default(
+            "session",
+            json!({"timeout_minutes": 30, "database": "main", "database_url": db.url()}),
+        ));
+    let error = rocket::custom(both)
+        .attach(Sessions::fairing())
+        .ignite()
+        .await
+        .expect_err("launch must fail");
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(names) if names[0].name == "Sessions")
+    );
+    // A name without a section: launch fails too.
+    let dangling =
+        rocket::Config::figment()
+            .merge(("log_level", "off"))
+            .merge(Serialized::default(
+                "session",
+                json!({"timeout_minutes": 30, "database": "main"}),
+            ));
+    let error = rocket::custom(dangling)
+        .attach(Sessions::fairing())
+        .ignite()
+        .await
+        .expect_err("launch must fail");
+    assert!(matches!(
+        error.kind(),
+        rocket::error::ErrorKind::FailedFairings(_)
+    ));
+}
+
+#[rocket::async_test]
+async fn a_config_built_in_code_replaces_the_section() {
+    let db = TestDatabase::sqlite();
+    // The figment's own section would fail launch (no timeout); it is not read.
+    let figment = rocket::Config::figment()
+        .merge(("log_level", "off"))
+        .merge(("session", json!({"cookie_name": "from_the_figment"})));
+    let config = session_fairing::Config {
+        timeout_minutes: Some(30),
+        cookie_name: "from_code".into(),
+        database_url: Some(db.url().to_owned()),
+        purge_interval_seconds: 0,
+        ..session_fairing::Config::default()
+    };
+    let client = Client::untracked(
+        rocket::custom(figment)
+            .mount("/", routes![common::set_key])
+            .attach(Sessions::custom(config)),
+    )
+    .await
+    .expect("launch");
+    let response = client
+        .put("/set/a")
+        .header(ContentType::JSON)
+        .body("1")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::NoContent);
+    let cookie = response.headers().get_one("Set-Cookie").unwrap();
+    assert!(cookie.starts_with("from_code="), "{cookie}");
 }
 
 #[rocket::async_test]
@@ -1056,7 +1163,10 @@ async fn attach_order_does_not_matter_and_the_fairing_is_a_singleton() {
         1,
         "one fairing, one cookie"
     );
-    let manager = session_fairing::manager(client.rocket()).unwrap();
+    let manager = client
+        .rocket()
+        .state::<session_fairing::SessionManager>()
+        .unwrap();
     assert_eq!(
         manager
             .count(&shared_model::SessionFilter::default())

@@ -17,7 +17,7 @@ use rocket::http::{Header, Status};
 use rocket::local::blocking::Client;
 use rocket::serde::json::{json, Json, Value};
 use rocket::{get, post, routes};
-use session_fairing::{Session, SessionStore, Sessions};
+use session_fairing::{Session, SessionManager, Sessions};
 use shared_model::test_util::TestDatabase;
 use shared_model::SessionToken;
 
@@ -33,8 +33,8 @@ fn remember(session: Session<'_>) -> String {
 }
 
 #[get("/statements")]
-fn statements(store: SessionStore<'_>) -> Json<Value> {
-    let counts = store.database().statement_counts();
+fn statements(manager: &rocket::State<SessionManager>) -> Json<Value> {
+    let counts = manager.database().statement_counts();
     Json(json!({"total": counts.total()}))
 }
 
@@ -48,11 +48,11 @@ fn rocket_on(url: &str, port: u16) -> rocket::Rocket<rocket::Build> {
         .merge(("port", port))
         .merge(Serialized::default(
             "session",
-            json!({"timeout_minutes": 600, "renew_interval_seconds": 35999, "database_url": url, "count_statements": true, "purge_interval_seconds": 0}),
+            json!({"timeout_minutes": 600, "renew_interval_seconds": 35999, "database_url": url, "purge_interval_seconds": 0}),
         ))
         .merge(("log_level", "off"));
     rocket::custom(figment)
-        .attach(Sessions::fairing())
+        .attach(Sessions::fairing().count_statements())
         .mount("/", routes![whoami, remember, statements])
 }
 

@@ -77,12 +77,6 @@ impl EventKind {
     }
 }
 
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Who made a change: the `actor` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -118,7 +112,7 @@ impl Actor {
 pub struct Event {
     /// Increases with every event (the table's auto-increment key).
     pub id: i64,
-    /// When the change committed (the writer's clock).
+    /// When the change was made (the writer's clock, read before the commit).
     pub at: DateTime<Utc>,
     /// The session's public id (after the change, for a login or rotation).
     pub session_id: String,
@@ -134,7 +128,9 @@ pub struct Event {
     pub ip_address: Option<String>,
     /// The `User-Agent` of the client involved, if recorded.
     pub user_agent: Option<String>,
-    /// Key names and counts (never values or tokens); `{}` when none.
+    /// What the change was, as JSON: key names, counts, reasons, public ids,
+    /// expiries (never data values or tokens); `{}` when nothing more;
+    /// `null` when the stored text is not JSON.
     pub detail: Value,
 }
 
@@ -184,7 +180,8 @@ pub(crate) struct NewEvent<'a> {
 }
 
 /// Inserts one event per listed session, copying its user and client from the
-/// row: for rows about to be deleted (revoked, expired, admin deletes). One
+/// row as it is now: before the rows are deleted (revoked, expired, admin
+/// deletes) or after a change that keeps them (rotation, expiry edits). One
 /// `INSERT ... SELECT`.
 macro_rules! record_rows {
     ($conn:expr, $ids:expr, $at:expr, $kind:expr, $actor:expr, $detail:expr) => {{

@@ -24,13 +24,15 @@ pub mod test_util;
 #[cfg(feature = "test-util")]
 pub mod tls_cluster;
 mod token;
+mod trace;
 
 pub use audit::{Actor, Event, EventKind};
 pub use browser::browser_label;
 pub use changes::{ChangeSet, UserIdChange};
 pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
 pub use db::{
-    redact_url, strip_password, AnyConnection, Backend, Database, DatabaseBuilder, StatementCounts,
+    redact_url, session_migrations, strip_password, AnyConnection, AppMigrations, Backend,
+    Database, DatabaseBuilder, StatementCounts,
 };
 pub use device::{Client, Device, MAX_USER_AGENT_BYTES};
 pub use error::{Error, Result};

@@ -29,7 +29,7 @@ pub enum Status {
 ///     status: Status::Active,
 ///     ..SessionFilter::default()
 /// };
-/// assert!(!filter.is_empty());
+/// assert_ne!(filter, SessionFilter::default()); // the default matches every row
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionFilter {
@@ -40,7 +40,9 @@ pub struct SessionFilter {
     pub user_id: Option<String>,
     /// Active, expired or both.
     pub status: Status,
-    /// The JSON text of `data` contains this text (ASCII case-insensitive).
+    /// The JSON text of `data` contains this text, ignoring the case of ASCII
+    /// letters (other capitals in the text can keep it from matching on SQLite,
+    /// whose `lower` folds only ASCII).
     pub data_contains: Option<String>,
     /// The client's IP address: a whole address (`203.0.113.7`, `2001:db8::1`)
     /// matches exactly that address; any other text, and text ending in `:`,
@@ -116,14 +118,6 @@ impl ExpiryChange {
     }
 }
 
-impl SessionFilter {
-    /// Whether the filter matches every row.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 /// A time column to sort by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SortKey {
@@ -196,7 +190,8 @@ impl Cursor {
 
     /// The position just after a row listed as corrupt, by its id as stored
     /// (which may not be canonical). `None` when that id is not 36 bytes long,
-    /// which the schema does not allow.
+    /// which the migrations' schema does not allow (a table made by another
+    /// tool might).
     #[must_use]
     pub fn after_corrupt(row: &CorruptSession, key: SortKey) -> Option<Self> {
         let id: [u8; 36] = row.id.as_bytes().try_into().ok()?;
@@ -293,7 +288,7 @@ pub struct Stats {
     pub total: u64,
     /// Rows with `expires_at > now`.
     pub active: u64,
-    /// Rows with `expires_at <= now`.
+    /// Rows with `expires_at <= now` (counted as `total - active`).
     pub expired: u64,
     /// Distinct non-null `user_id`s.
     pub distinct_users: u64,

@@ -58,7 +58,8 @@ pub(crate) trait Store: Connection + Sized {
     fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize>;
 }
 
-/// How long a login waits for another operation on the same user's sessions.
+/// How long an operation that takes the per-user lock waits for another one
+/// on the same user's sessions.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 const USER_LOCK_WAIT_SECONDS: u32 = 10;
 
@@ -72,10 +73,9 @@ pub(crate) fn ids(rows: Vec<Locked>) -> Vec<String> {
 }
 
 /// Which of the `sessions` columns a database has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Columns {
     /// Every column this build knows.
-    #[default]
     Full,
     /// The first schema's: no devices columns.
     Base,
@@ -125,7 +125,7 @@ pub(crate) enum Rows<'a> {
     OthersOfUser { user_id: &'a str, keep: &'a str },
     /// Every row of the user, expired or not.
     AllOfUser(&'a str),
-    /// Up to `limit` expired rows, soonest expired first.
+    /// Up to `limit` expired rows, earliest expiry first.
     Expired { limit: i64 },
     /// These ids (the bulk actions' batches).
     Ids(&'a [String]),

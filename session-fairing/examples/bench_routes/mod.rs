@@ -4,8 +4,8 @@
 #![allow(dead_code)] // each includer uses a part
 
 use rocket::serde::json::{json, Json, Value};
-use rocket::{get, post, routes, Build, Rocket};
-use session_fairing::{Session, SessionStore, Sessions};
+use rocket::{get, post, routes, Build, Rocket, State};
+use session_fairing::{Session, SessionManager, Sessions};
 
 #[get("/read")]
 fn read_bare() -> String {
@@ -49,8 +49,8 @@ fn plain() -> String {
 }
 
 #[get("/statements")]
-fn statements(store: SessionStore<'_>) -> Json<Value> {
-    let counts = store.database().statement_counts();
+fn statements(manager: &State<SessionManager>) -> Json<Value> {
+    let counts = manager.database().statement_counts();
     Json(json!({"reads": counts.reads, "writes": counts.writes, "other": counts.other}))
 }
 
@@ -60,9 +60,14 @@ pub fn bare(rocket: Rocket<Build>) -> Rocket<Build> {
 }
 
 /// The same routes through the `Session` guard, plus `GET /plain` (no guard)
-/// and `GET /statements`.
-pub fn sessions(rocket: Rocket<Build>) -> Rocket<Build> {
+/// and `GET /statements` (all zero unless `count_statements`).
+pub fn sessions(rocket: Rocket<Build>, count_statements: bool) -> Rocket<Build> {
+    let fairing = if count_statements {
+        Sessions::fairing().count_statements()
+    } else {
+        Sessions::fairing()
+    };
     rocket
-        .attach(Sessions::fairing())
+        .attach(fairing)
         .mount("/", routes![read, write, plain, statements])
 }

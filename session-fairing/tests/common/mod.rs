@@ -15,7 +15,7 @@ use rocket::http::{ContentType, Cookie, CookieJar, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{delete, get, post, put, routes, Build, Rocket};
-use session_fairing::{CsrfForm, CsrfHeader, CsrfToken, Session, SessionStore, Sessions};
+use session_fairing::{CsrfForm, CsrfHeader, CsrfToken, Session, Sessions};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
     ManualClock, SessionFilter, SessionId, SessionManager, SessionToken, StatementCounts,
@@ -59,7 +59,7 @@ fn typed(session: Session<'_>, key: &str) -> String {
 }
 
 #[put("/set/<key>", data = "<value>")]
-fn set_key(
+pub fn set_key(
     session: Session<'_>,
     key: &str,
     value: Json<Value>,
@@ -166,8 +166,12 @@ fn write_then_fail(session: Session<'_>) -> Status {
 }
 
 #[post("/admin/logout-everywhere/<user>")]
-async fn logout_everywhere(store: SessionStore<'_>, user: &str) -> String {
-    let (manager, user) = ((*store).clone(), user.to_owned());
+async fn logout_everywhere(
+    manager: &rocket::State<SessionManager>,
+    _csrf: CsrfHeader,
+    user: &str,
+) -> String {
+    let (manager, user) = (manager.inner().clone(), user.to_owned());
     let removed = rocket::tokio::task::spawn_blocking(move || manager.delete_for_user(&user))
         .await
         .unwrap()
@@ -264,7 +268,8 @@ fn cached(session: Session<'_>) -> Cached {
 }
 
 pub fn app(url: &str, extra: Value) -> Rocket<Build> {
-    let mut section = json!({"timeout_minutes": 30, "database_url": url, "purge_interval_seconds": 0, "count_statements": true});
+    let mut section =
+        json!({"timeout_minutes": 30, "database_url": url, "purge_interval_seconds": 0});
     section
         .as_object_mut()
         .unwrap()
@@ -328,13 +333,17 @@ pub struct Harness {
 impl Harness {
     pub async fn new(db: &TestDatabase, extra: Value) -> Self {
         let clock = ManualClock::new(start());
-        let rocket = app(db.url(), extra).attach(Sessions::fairing().with_clock(clock.clone()));
+        let rocket = app(db.url(), extra).attach(
+            Sessions::fairing()
+                .with_clock(clock.clone())
+                .count_statements(),
+        );
         let client = Client::untracked(rocket).await.expect("launch");
         Self { client, clock }
     }
 
     pub fn manager(&self) -> &SessionManager {
-        session_fairing::manager(self.client.rocket()).unwrap()
+        self.client.rocket().state::<SessionManager>().unwrap()
     }
 
     pub fn counts(&self) -> StatementCounts {

@@ -1,0 +1,108 @@
+//! Housekeeping: deleting expired sessions and old audit events in batches.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::audit::EventKind;
+use crate::clock::truncate_to_micros;
+use crate::db::with_conn;
+use crate::schema::sessions;
+use crate::store::{ids, Rows, Store};
+use crate::trace::{self, op_span};
+use crate::{Result, SessionManager};
+
+/// The largest purge batch when auditing.
+const MAX_AUDITED_BATCH: u32 = 10_000;
+
+impl SessionManager {
+    /// Deletes expired rows, `batch_size` per statement (at least 1), so other
+    /// writers wait for the lock at most one batch's time. When auditing, each is recorded as `expired` in its
+    /// batch's transaction (batches of at most 10,000). Returns how many were
+    /// deleted.
+    ///
+    /// # Errors
+    ///
+    /// Database errors (rows deleted by earlier batches stay deleted).
+    pub fn purge_expired(&self, batch_size: u32) -> Result<u64> {
+        self.purge_expired_with(batch_size, |_| ())
+    }
+
+    /// [`purge_expired`](Self::purge_expired), calling `progress` with the running
+    /// total after each batch.
+    ///
+    /// # Errors
+    ///
+    /// As [`purge_expired`](Self::purge_expired).
+    pub fn purge_expired_with(
+        &self,
+        batch_size: u32,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64> {
+        let statement = trace::audited(self.audit.is_some(), "DELETE", "SELECT+INSERT+DELETE");
+        let span = op_span!(
+            "session.purge",
+            None,
+            statement,
+            op = "purge_expired",
+            rows = tracing::field::Empty,
+        );
+        trace::run_counted(span, || {
+            let now = self.now_naive();
+            // With audit on, a batch's ids are bound one per parameter (SQLite and
+            // MySQL cap the number of parameters).
+            let most = if self.audit.is_some() {
+                MAX_AUDITED_BATCH
+            } else {
+                u32::MAX
+            };
+            let batch = i64::from(batch_size.clamp(1, most));
+            let mut removed = 0u64;
+            let detail = serde_json::json!({});
+            loop {
+                let deleted = if self.audit.is_none() {
+                    with_conn!(self.db, conn => Ok(conn.purge_batch(now, batch)?))?
+                } else {
+                    // Each batch's events commit with its deletes.
+                    with_conn!(self.db, conn => conn.write_transaction(|conn| {
+                        let ids = ids(conn.lock_rows(Rows::Expired { limit: batch }, now)?);
+                        Ok(remove_ids!(self, conn, &ids, now, EventKind::Expired, detail))
+                    }))?
+                };
+                removed += deleted as u64;
+                progress(removed);
+                if (deleted as i64) < batch {
+                    return Ok(removed);
+                }
+            }
+        })
+    }
+
+    /// Deletes audit events older than `before`, `batch_size` per statement.
+    /// Returns how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// Database errors (batches already deleted stay deleted).
+    pub fn purge_events(&self, before: DateTime<Utc>, batch_size: u32) -> Result<u64> {
+        let span = op_span!(
+            "session.purge",
+            None,
+            "DELETE",
+            op = "purge_events",
+            rows = tracing::field::Empty,
+        );
+        trace::run_counted(span, || {
+            let before = truncate_to_micros(before).naive_utc();
+            let batch = i64::from(batch_size.max(1));
+            let mut removed = 0u64;
+            loop {
+                let deleted =
+                    with_conn!(self.db, conn => Ok(conn.trim_events_batch(before, batch)?))?;
+                removed += deleted as u64;
+                if (deleted as i64) < batch {
+                    return Ok(removed);
+                }
+            }
+        })
+    }
+}
