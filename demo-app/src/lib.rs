@@ -141,9 +141,10 @@ async fn open_users(rocket: Rocket<Build>) -> rocket::fairing::Result {
         return Err(rocket);
     };
     let db = manager.database().clone();
-    // The fairing validated the section already.
-    let prepare_tables = session_fairing::Config::from_figment(rocket.figment())
-        .is_ok_and(|config| config.run_migrations);
+    // The configuration the fairing runs with, from the figment or from code.
+    let prepare_tables = rocket
+        .state::<session_fairing::Config>()
+        .is_some_and(|config| config.run_migrations);
     let opened =
         rocket::tokio::task::spawn_blocking(move || open_users_blocking(db, prepare_tables))
             .await
@@ -158,7 +159,10 @@ async fn open_users(rocket: Rocket<Build>) -> rocket::fairing::Result {
     }
 }
 
-fn open_users_blocking(db: session_fairing::Database, prepare_tables: bool) -> Result<Users> {
+fn open_users_blocking(
+    db: session_fairing::store::Database,
+    prepare_tables: bool,
+) -> Result<Users> {
     let users = Users::new(db);
     if prepare_tables {
         for version in users.run_migrations()? {

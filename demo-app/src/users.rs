@@ -1,6 +1,6 @@
 //! The demo's `users` table: its own embedded migrations, the demo accounts and
 //! password checks. It lives in the session database and uses the session
-//! store's pool (`Database::run_app_migrations`, `session_fairing::with_connection!`).
+//! store's pool (`Database::run_app_migrations`, `session_fairing::store::with_connection!`).
 
 use std::sync::OnceLock;
 
@@ -10,7 +10,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::embed_migrations;
-use session_fairing::{with_connection, AppMigrations, Database, StoreError};
+use session_fairing::store::{with_connection, AppMigrations, Database};
+use session_fairing::StoreError;
 
 use crate::schema::users;
 use crate::{Error, Result};

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 use session_fairing::{Device, Flash, CSRF_FIELD};
 
-use session_fairing::browser_label;
+use session_fairing::store::browser_label;
 
 /// Who the navigation bar shows.
 #[derive(Debug, Clone, Copy)]

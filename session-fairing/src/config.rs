@@ -487,7 +487,7 @@ impl Settings {
     }
 }
 
-/// The `databases.<name>` section `name` refers to.
+/// The `databases.<name>` section `name` refers to, its URL in our form.
 fn named_database(figment: &Figment, name: &str) -> Result<NamedDatabase, ConfigError> {
     let path = format!("databases.{name}");
     let valid_name = !name.is_empty() && !name.contains('.');
@@ -500,11 +500,50 @@ fn named_database(figment: &Figment, name: &str) -> Result<NamedDatabase, Config
             ),
         ));
     }
-    figment.extract_inner(&path).map_err(|error| {
-        invalid(
-            "database",
-            format!("= {name:?}: cannot read `{path}`: {error}"),
-        )
+    let mut named: NamedDatabase = figment.extract_inner(&path).map_err(|error| {
+        // Not the error's text: it quotes the offending value, which may be a
+        // URL with a password.
+        let what = match &error.kind {
+            rocket::figment::error::Kind::MissingField(field) => format!("`{field}` is missing"),
+            rocket::figment::error::Kind::InvalidType(_, expected) => {
+                format!("a value is not {expected}")
+            }
+            _ => "a value is invalid".to_owned(),
+        };
+        invalid("database", format!("= {name:?}: in `{path}`, {what}"))
+    })?;
+    named.url = sqlite_url_of(&named.url)
+        .map_err(|problem| invalid("database", format!("= {name:?}: `{path}.url` {problem}")))?;
+    for (key, value) in [
+        ("max_connections", named.max_connections),
+        ("pool_size", named.pool_size),
+    ] {
+        if let Some(size) = value.filter(|size| !(1..=10_000).contains(size)) {
+            return Err(invalid(
+                "database",
+                format!("= {name:?}: `{path}.{key}` must be between 1 and 10000, found {size}"),
+            ));
+        }
+    }
+    Ok(named)
+}
+
+/// `rocket_db_pools` (sqlx) writes SQLite URLs as `sqlite:path` or
+/// `sqlite://path?mode=rwc`, which our URLs would read as a file literally
+/// named so. The path alone (or, with parameters, an SQLite `file:` URI);
+/// other URLs unchanged.
+fn sqlite_url_of(url: &str) -> Result<String, String> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(url.to_owned());
+    };
+    let path = rest.strip_prefix("//").unwrap_or(rest);
+    if path.is_empty() {
+        return Err(format!("names no SQLite file: {url:?}"));
+    }
+    Ok(if path.contains('?') {
+        format!("file:{path}")
+    } else {
+        path.to_owned()
     })
 }
 
@@ -598,20 +637,45 @@ mod tests {
     }
 
     #[test]
-    fn the_serde_defaults_are_config_default() {
-        let empty = rocket::Config::figment().merge(Serialized::default("session", json!({})));
-        assert_eq!(Config::from_figment(&empty).unwrap(), Config::default());
+    fn config_default_is_the_documented_table() {
+        let c = Config::default();
+        assert_eq!(c.timeout_minutes, None, "required, no default");
+        assert_eq!(c.cookie_name, "session_id");
         assert_eq!(
-            Config::from_figment(&rocket::Config::figment()).unwrap(),
-            Config::default()
+            (c.database.as_deref(), c.database_url.as_deref()),
+            (None, None)
         );
+        assert_eq!(
+            (c.absolute_timeout_minutes, c.renew_interval_seconds),
+            (None, None)
+        );
+        assert_eq!(c.cookie_secure, None);
+        assert_eq!(c.cookie_same_site, SameSite::Lax);
+        assert!(c.cookie_http_only);
+        assert_eq!(
+            (c.cookie_path.as_str(), c.cookie_domain.as_deref()),
+            ("/", None)
+        );
+        assert!(!c.cookie_persistent);
+        assert_eq!(c.max_data_bytes, 65_536);
+        assert_eq!(c.purge_interval_seconds, 300);
+        assert!(c.run_migrations);
+        assert_eq!((c.pool_size, c.pool_timeout_seconds), (None, None));
+        assert!(c.trusted_origins.is_empty());
+        assert!(c.record_client);
+        assert_eq!(c.remember_max_days, 30);
+        assert_eq!(c.max_sessions_per_user, None);
+        assert!(!c.audit);
+        assert_eq!(c.audit_retention_days, 90);
+        // A value built in code resolves as the same section read from a figment.
         let custom = Config {
             timeout_minutes: Some(30),
+            cookie_name: "sid".into(),
             ..Config::default()
         };
         assert_eq!(
             Settings::resolve(custom, &rocket::Config::figment()).unwrap(),
-            settings(json!({"timeout_minutes": 30})).unwrap()
+            settings(json!({"timeout_minutes": 30, "cookie_name": "sid"})).unwrap()
         );
     }
 
@@ -641,6 +705,41 @@ mod tests {
             (s.database_url.as_str(), s.pool_size, s.pool_timeout),
             ("app.sqlite", 3, Duration::from_secs(2))
         );
+        // rocket_db_pools' SQLite URL forms name the same file as ours.
+        for (theirs, ours) in [
+            ("sqlite:app.db", "app.db"),
+            ("sqlite://app.db", "app.db"),
+            ("sqlite:///srv/app.db", "/srv/app.db"),
+            ("sqlite://app.db?mode=rwc", "file:app.db?mode=rwc"),
+            ("postgres://db/app", "postgres://db/app"),
+        ] {
+            let figment = with_databases(
+                json!({"timeout_minutes": 30, "database": "main"}),
+                json!({"main": {"url": theirs}}),
+            );
+            assert_eq!(
+                Settings::from_figment(&figment).unwrap().database_url,
+                ours,
+                "{theirs}"
+            );
+        }
+    }
+
+    #[test]
+    fn named_database_errors_never_quote_values() {
+        let figment = with_databases(
+            json!({"timeout_minutes": 30, "database": "main"}),
+            json!({"main": {"url": "postgres://app:hunter2@db/app", "max_connections": "postgres://app:hunter2@db/app"}}),
+        );
+        let error = Settings::from_figment(&figment).unwrap_err().to_string();
+        assert!(error.contains("databases.main"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let figment = with_databases(
+            json!({"timeout_minutes": 30, "database": "main"}),
+            json!({"main": {"url": "app.sqlite", "max_connections": 0}}),
+        );
+        let error = Settings::from_figment(&figment).unwrap_err().to_string();
+        assert!(error.contains("databases.main.max_connections"), "{error}");
     }
 
     #[test]
@@ -669,11 +768,13 @@ mod tests {
             error.contains("databases.main") && error.contains("url"),
             "{error}"
         );
+        // A dotted name would reach into a nested table; it is refused.
         let dotted = with_databases(
-            json!({"timeout_minutes": 30, "database": "main.url"}),
-            json!({"main": {"url": "app.sqlite"}}),
+            json!({"timeout_minutes": 30, "database": "main.replica"}),
+            json!({"main": {"replica": {"url": "app.sqlite"}}}),
         );
-        assert!(Settings::from_figment(&dotted).is_err());
+        let error = Settings::from_figment(&dotted).unwrap_err().to_string();
+        assert!(error.contains("names no"), "{error}");
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub(crate) fn check_origin(
     if allowed {
         Ok(())
     } else {
-        log::info!(
+        tracing::info!(
             "sessions: refused a cross-site {} {}",
             request.method(),
             request.uri().path()

@@ -75,7 +75,7 @@ impl Error {
 /// catcher renders the body); the error is logged once, here.
 impl<'r> Responder<'r, 'static> for Error {
     fn respond_to(self, _request: &'r Request<'_>) -> response::Result<'static> {
-        log::error!("session: {self}");
+        tracing::error!("session: {self}");
         Err(self.status())
     }
 }

@@ -31,9 +31,19 @@ use crate::Error;
 /// a [`Config`] given to [`custom`](Self::custom). Attach it once; the order
 /// among other fairings does not matter.
 ///
-/// At ignite it opens the database and manages a [`SessionManager`] as Rocket
-/// state: handlers reach it as `&State<SessionManager>`, code holding the
-/// `Rocket` as `rocket.state::<SessionManager>()`.
+/// At ignite it opens the database and manages, as Rocket state, a
+/// [`SessionManager`] (handlers take `&State<SessionManager>`; code holding the
+/// `Rocket` calls `rocket.state::<SessionManager>()`) and the [`Config`] it
+/// runs with (`rocket.state::<Config>()`, e.g. to follow its `run_migrations`).
+///
+/// # Warning
+///
+/// `&State<SessionManager>` is plain managed state: unlike the guards of this
+/// crate it makes no origin check. A route that changes sessions through the
+/// manager must also take [`CsrfHeader`](crate::CsrfHeader) or
+/// [`CsrfForm`](crate::CsrfForm), which make the origin check and require the
+/// session's CSRF token; otherwise another site can make a signed-in admin's
+/// browser send it.
 pub struct Sessions {
     config: Option<Config>,
     clock: Option<Arc<dyn Clock>>,
@@ -109,8 +119,9 @@ impl RequestSession {
 /// methods block on the database), for handlers that take
 /// `&State<SessionManager>`.
 ///
-/// A panic in `work` is resumed in the caller's task, where Rocket turns it
-/// into a `500`.
+/// A panic in `work` is resumed in the caller's task: in a handler or guard,
+/// Rocket answers `500`; elsewhere (an `AdHoc` fairing, a spawned task) it
+/// unwinds like any panic there.
 ///
 /// # Errors
 ///
@@ -157,13 +168,24 @@ impl Fairing for Sessions {
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
         let config = match &self.config {
-            Some(config) => Ok(config.clone()),
+            Some(config) => {
+                if rocket.figment().contains("session") {
+                    tracing::warn!(
+                        "sessions: configured in code (`Sessions::custom`); the `session` \
+                         section of Rocket.toml / ROCKET_SESSION is not read"
+                    );
+                }
+                Ok(config.clone())
+            }
             None => Config::from_figment(rocket.figment()),
         };
-        let settings = match config.and_then(|config| Settings::resolve(config, rocket.figment())) {
-            Ok(settings) => settings,
+        let resolved = config.and_then(|config| {
+            Settings::resolve(config.clone(), rocket.figment()).map(|settings| (config, settings))
+        });
+        let (config, settings) = match resolved {
+            Ok(resolved) => resolved,
             Err(error) => {
-                log::error!("{error}");
+                tracing::error!("{error}");
                 return Err(rocket);
             }
         };
@@ -181,7 +203,7 @@ impl Fairing for Sessions {
                 if migrate {
                     let db = builder.connect()?;
                     for version in db.run_migrations()? {
-                        log::info!("sessions: applied migration {version}");
+                        tracing::info!("sessions: applied migration {version}");
                     }
                     Ok(db)
                 } else {
@@ -192,19 +214,25 @@ impl Fairing for Sessions {
                     Ok(db)
                 }
             })
-            .await
-            .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()));
+            .await;
         let db = match opened {
-            Ok(db) => db,
-            Err(error) => {
-                log::error!(
+            Ok(Ok(db)) => db,
+            Ok(Err(error)) => {
+                tracing::error!(
                     "sessions: cannot open {}: {error}",
                     redact_url(&settings.database_url)
                 );
                 return Err(rocket);
             }
+            Err(join_error) => {
+                tracing::error!(
+                    "sessions: opening {} did not finish: {join_error}",
+                    redact_url(&settings.database_url)
+                );
+                return Err(rocket);
+            }
         };
-        log::info!("sessions: {} at {}", db.backend(), db.display_url());
+        tracing::info!("sessions: {} at {}", db.backend(), db.display_url());
         let mut manager = SessionManager::new(db)
             .with_max_data_bytes(settings.max_data_bytes)
             .with_audit_if(settings.audit, Actor::App);
@@ -218,6 +246,7 @@ impl Fairing for Sessions {
         // read the private `Store` (a clone of it, sharing the pool).
         Ok(rocket
             .manage(manager.clone())
+            .manage(config)
             .manage(Store { manager, settings }))
     }
 
@@ -247,11 +276,15 @@ impl Fairing for Sessions {
                 match rocket::tokio::task::spawn_blocking(move || purge(&manager, retention)).await
                 {
                     Ok(Ok((0, 0))) => {}
-                    Ok(Ok((sessions, events))) => log::info!(
+                    Ok(Ok((sessions, events))) => tracing::info!(
                         "sessions: purged {sessions} expired sessions and {events} old audit events"
                     ),
-                    Ok(Err(error)) => log::warn!("sessions: purge failed (will retry): {error}"),
-                    Err(error) => log::error!("sessions: purge task failed (will retry): {error}"),
+                    Ok(Err(error)) => {
+                        tracing::warn!("sessions: purge failed (will retry): {error}")
+                    }
+                    Err(error) => {
+                        tracing::error!("sessions: purge task failed (will retry): {error}")
+                    }
                 }
             }
         });
@@ -312,9 +345,13 @@ impl Fairing for Sessions {
             Ok(Err(SaveError { error, deleted })) => {
                 fail(response, &Error::from(error), &store.settings, deleted);
             }
+            Err(join_error) if join_error.is_cancelled() => {
+                fail(response, &Error::ShuttingDown, &store.settings, false);
+            }
             Err(join_error) => {
-                // A panic while saving (a bug) or the runtime shutting down.
-                log::error!("sessions: the save did not finish: {join_error}");
+                // A panic while saving: a bug. Answered here, since unwinding
+                // out of a response fairing would drop the connection.
+                tracing::error!("sessions: the save panicked: {join_error}");
                 refuse(
                     response,
                     Status::InternalServerError,
@@ -333,7 +370,7 @@ fn check_schema(db: &Database, audit: bool) -> shared_model::Result<()> {
     let report = match db.inspect_schema() {
         Ok(report) => report,
         Err(error) if error.is_unavailable() => {
-            log::warn!("sessions: cannot check the sessions table yet: {error}");
+            tracing::warn!("sessions: cannot check the sessions table yet: {error}");
             return Ok(());
         }
         Err(error) => return Err(error),
@@ -352,7 +389,7 @@ fn check_schema(db: &Database, audit: bool) -> shared_model::Result<()> {
         return Err(shared_model::Error::Schema { problems });
     }
     for warning in report.warnings() {
-        log::warn!("sessions: {warning}");
+        tracing::warn!("sessions: {warning}");
     }
     Ok(())
 }
@@ -379,11 +416,11 @@ pub(crate) async fn load(request: &Request<'_>, store: &Store) -> Loaded {
         Err(Error::Store(
             error @ (shared_model::Error::CorruptData(_) | shared_model::Error::TooLarge { .. }),
         )) => {
-            log::warn!("sessions: not adopting session {}…: {error}", id.short());
+            tracing::warn!("sessions: not adopting session {}…: {error}", id.short());
             Loaded::Ready(Mutex::new(State::fresh(client)))
         }
         Err(error) => {
-            log::error!("sessions: cannot load a session: {error}");
+            tracing::error!("sessions: cannot load a session: {error}");
             Loaded::Failed(error)
         }
     }
@@ -582,10 +619,10 @@ fn fail(response: &mut Response<'_>, error: &Error, settings: &Settings, deleted
     let status = error.status();
     match status {
         Status::Conflict => {
-            log::warn!("sessions: not saved, the session ended during the request: {error}");
+            tracing::warn!("sessions: not saved, the session ended during the request: {error}");
         }
-        Status::PayloadTooLarge => log::warn!("sessions: not saved: {error}"),
-        _ => log::error!("sessions: could not save the session: {error}"),
+        Status::PayloadTooLarge => tracing::warn!("sessions: not saved: {error}"),
+        _ => tracing::error!("sessions: could not save the session: {error}"),
     }
     refuse(response, status, settings, deleted);
 }

@@ -81,7 +81,7 @@ pub(crate) async fn request_state<'r>(
     request: &'r Request<'_>,
 ) -> Outcome<(&'r Store, &'r Mutex<State>), &'r Error> {
     let Some(store) = request.rocket().state::<Store>() else {
-        log::error!("{NOT_ATTACHED}");
+        tracing::error!("{NOT_ATTACHED}");
         return NOT_ATTACHED.outcome();
     };
     if let Err(error) = crate::csrf::check_origin(request, &store.settings) {
@@ -95,7 +95,7 @@ pub(crate) async fn request_state<'r>(
         // Logged once, when the load failed.
         Loaded::Failed(error) => error.outcome(),
         Loaded::Absent => {
-            log::error!("sessions: the request's session slot was taken before it was loaded");
+            tracing::error!("sessions: the request's session slot was taken before it was loaded");
             NOT_ATTACHED.outcome()
         }
     }
@@ -114,7 +114,7 @@ impl<'r> FromRequest<'r> for Session<'r> {
 impl Sentinel for Session<'_> {
     fn abort(rocket: &Rocket<Ignite>) -> bool {
         if rocket.state::<Store>().is_none() {
-            log::error!("a route uses a session guard but {NOT_ATTACHED}");
+            tracing::error!("a route uses a session guard but {NOT_ATTACHED}");
             return true;
         }
         false

@@ -15,17 +15,19 @@ pub use error::{Error, Result};
 pub use fairing::{blocking, Sessions};
 pub use guard::{Flash, Session, FLASH_KEY};
 
-// What handlers, admin pages and tests touch of the store, so an app depends
-// on this crate alone.
+// What every app touches of the store, at the top; the rest in `store`, so an
+// app depends on this crate alone.
 /// The store's error ([`Error::Store`] wraps it).
 #[doc(inline)]
 pub use shared_model::Error as StoreError;
-// An app's own tables and migrations on the session pool.
 #[doc(inline)]
-pub use shared_model::{
-    browser_label, Actor, Backend, Clock, Database, Device, Event, EventKind, ExpiryChange,
-    ListedSession, ManualClock, Page, SessionData, SessionFilter, SessionId, SessionManager, Sort,
-    SortKey, Stats, Status as SessionStatus, SystemClock,
-};
-#[doc(inline)]
-pub use shared_model::{session_migrations, with_connection, AnyConnection, AppMigrations};
+pub use shared_model::{Clock, Device, ManualClock, SessionData, SessionId, SessionManager};
+
+/// The session store behind the fairing (the `shared-model` crate), whole:
+/// the types of admin work through [`SessionManager`] (`SessionFilter`,
+/// `Status`, `Page`, `Sort`, `ExpiryChange`, `Stats`, the audit log's `Event`),
+/// `Database`, and an app's own tables on the session database
+/// (`AppMigrations`, `session_migrations`, the `with_connection!` macro).
+pub mod store {
+    pub use shared_model::*;
+}

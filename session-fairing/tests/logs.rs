@@ -143,6 +143,44 @@ fn store_one(session: session_fairing::Session<'_>) -> &'static str {
     "stored"
 }
 
+/// The same through `database = "<name>"`: the URL from `databases.<name>`
+/// is redacted too.
+#[rocket::async_test]
+async fn a_named_database_password_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "{}/missing/sessions.sqlite?password=hunter3",
+        dir.path().display()
+    );
+    let before = lines().len();
+    let figment = rocket::Config::figment()
+        .merge(Serialized::default(
+            "databases",
+            json!({"main": {"url": url, "max_connections": 2}}),
+        ))
+        .merge(Serialized::default(
+            "session",
+            json!({"timeout_minutes": 30, "database": "main"}),
+        ));
+    let error = rocket::custom(figment)
+        .attach(Sessions::fairing())
+        .ignite()
+        .await
+        .expect_err("the database cannot be opened");
+    assert!(matches!(
+        error.kind(),
+        rocket::error::ErrorKind::FailedFairings(_)
+    ));
+    let lines = lines().split_off(before);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("cannot open") && l.contains("password=***")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains("hunter3")), "{lines:#?}");
+}
+
 #[rocket::async_test]
 async fn a_failed_launch_never_prints_the_database_password() {
     let dir = tempfile::tempdir().unwrap();

@@ -176,13 +176,11 @@ async fn a_subscriber_gets_load_and_save_spans_with_their_fields() {
 /// The span recorded its duration and ended with one `outcome = "ok"` event
 /// carrying the same duration field.
 fn assert_done(span: &Closed) {
-    let elapsed: u64 = span
+    let elapsed = span
         .fields
         .get("elapsed_us")
-        .unwrap_or_else(|| panic!("no elapsed_us on {span:#?}"))
-        .parse()
-        .unwrap();
-    assert!(elapsed > 0, "{span:#?}");
+        .unwrap_or_else(|| panic!("no elapsed_us on {span:#?}"));
+    assert!(elapsed.parse::<u64>().is_ok(), "{span:#?}");
     let done: Vec<&Fields> = span
         .events
         .iter()

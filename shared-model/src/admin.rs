@@ -58,6 +58,26 @@ fn retry_deadlocks<T>(mut batch: impl FnMut() -> Result<T>) -> Result<T> {
 }
 
 impl SessionManager {
+    /// Deletes the session (expired or not) as an admin action (audited as
+    /// `admin_delete`). Returns whether a row was deleted.
+    ///
+    /// # Errors
+    ///
+    /// Database errors.
+    pub fn delete(&self, id: &SessionId) -> Result<bool> {
+        let statement = trace::audited(self.audit.is_some(), "DELETE", "SELECT+INSERT+DELETE");
+        let span = op_span!("session.admin", Some(id), statement, action = "delete");
+        trace::run(span, || {
+            let key = id.to_string();
+            let deleted = self.remove(
+                Rows::One(&key),
+                EventKind::AdminDelete,
+                &serde_json::json!({}),
+            )?;
+            Ok(deleted == 1)
+        })
+    }
+
     /// Overwrites the data of a session (expired or not) if its version is still
     /// `expected_version`, and returns the row as written. When the edit adds,
     /// changes or removes the `user_id` key, the `user_id` column follows it (the

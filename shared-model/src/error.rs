@@ -29,7 +29,7 @@ pub enum Error {
     NoSessionsTable,
     /// The `sessions` table lacks columns the session code
     /// reads, or has them with types it cannot read.
-    #[error("the sessions table cannot be used: {}", problems.join("; "))]
+    #[error("the session tables cannot be used: {}", problems.join("; "))]
     Schema {
         /// What is wrong, one item per column ("column version is integer, expected 64-bit integer").
         problems: Vec<String>,

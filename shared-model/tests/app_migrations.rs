@@ -313,15 +313,10 @@ fn a_failed_app_migration_releases_the_lock(db: &TestDatabase) {
         .connection_timeout(std::time::Duration::from_secs(20))
         .connect()
         .unwrap();
-    let started = std::time::Instant::now();
+    // A lock left held would make this wait out the lock timeout and fail.
     assert_eq!(
         other_instance.run_app_migrations(&NOTES).unwrap(),
         [NOTES_VERSION]
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(30),
-        "waited {:?} for the migration lock",
-        started.elapsed()
     );
 }
 

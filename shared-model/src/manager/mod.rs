@@ -321,7 +321,12 @@ impl SessionManager {
     /// Deletes the rows `which` names, recording a `kind` event for each when
     /// auditing: one statement for a single row without auditing, else one
     /// transaction. Returns how many were deleted.
-    fn remove(&self, which: Rows<'_>, kind: EventKind, detail: &serde_json::Value) -> Result<u64> {
+    pub(crate) fn remove(
+        &self,
+        which: Rows<'_>,
+        kind: EventKind,
+        detail: &serde_json::Value,
+    ) -> Result<u64> {
         let now = self.now_naive();
         let removed = match (which, self.audit) {
             // The common logout: one statement.

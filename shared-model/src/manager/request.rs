@@ -1,5 +1,7 @@
 //! What a web request does to its session: create, load, apply changes,
-//! renew, sign out, cycle the id (and `import`, which inserts like `create`).
+//! renew, sign out, cycle the id; with `get` (a load that also returns
+//! expired rows, for admin tools) and `import` (inserting rows as `create`
+//! does, for copies and tests).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -421,26 +423,6 @@ impl SessionManager {
         with_conn!(self.db, conn => Ok(touch.execute(conn)?))
     }
 
-    /// Deletes the session (expired or not) as an admin action (audited as
-    /// `admin_delete`). Returns whether a row was deleted.
-    ///
-    /// # Errors
-    ///
-    /// Database errors.
-    pub fn delete(&self, id: &SessionId) -> Result<bool> {
-        let statement = trace::audited(self.audit.is_some(), "DELETE", "SELECT+INSERT+DELETE");
-        let span = op_span!("session.logout", Some(id), statement, op = "delete");
-        trace::run(span, || {
-            let key = id.to_string();
-            let deleted = self.remove(
-                Rows::One(&key),
-                EventKind::AdminDelete,
-                &serde_json::json!({}),
-            )?;
-            Ok(deleted == 1)
-        })
-    }
-
     /// Deletes the session (expired or not) because its own request signed out
     /// (audited as `logout`). Returns whether a row was deleted.
     ///
@@ -468,7 +450,7 @@ impl SessionManager {
     /// when the new public id exists; database errors.
     pub fn cycle_id(&self, id: &SessionId, token: &SessionToken) -> Result<SessionId> {
         let statement = trace::audited(self.audit.is_some(), "UPDATE", "UPDATE+INSERT");
-        let span = op_span!("session.logout", Some(id), statement, op = "cycle_id");
+        let span = op_span!("session.save", Some(id), statement, op = "cycle_id");
         trace::run(span, || {
             let key = id.to_string();
             let now = self.now_naive();
