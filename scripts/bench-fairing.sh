@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Requests/s and latency over real HTTP of the same routes with and without the
-# sessions fairing, plus database statements per request, on SQLite and (when
-# SESSIONS_TEST_POSTGRES_URL is set) PostgreSQL. Prints a Markdown table.
+# sessions fairing, plus database statements per request, on SQLite, on
+# PostgreSQL (when SESSIONS_TEST_POSTGRES_URL is set; also with
+# `durable_commits = false`) and on MariaDB/MySQL (when SESSIONS_TEST_MYSQL_URL
+# is set). Prints a Markdown table.
 #
 #   scripts/bench-fairing.sh [seconds per run, default 10]
 #
@@ -147,7 +149,13 @@ bench_backend SQLite "$work/bench.sqlite"
 if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_fairing CASCADE; CREATE SCHEMA bench_fairing;"
     bench_backend PostgreSQL "$(postgres_schema_url bench_fairing)"
+    BENCH_SESSION_EXTRA="durable_commits=false${BENCH_SESSION_EXTRA:+,$BENCH_SESSION_EXTRA}" \
+        bench_backend "PostgreSQL, durable_commits = false" "$(postgres_schema_url bench_fairing)"
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA bench_fairing CASCADE;"
+fi
+if [ -n "${SESSIONS_TEST_MYSQL_URL:-}" ]; then
+    bench_backend MariaDB "$(mysql_scratch_url bench_fairing)"
+    mysql -uroot -h127.0.0.1 -e "DROP DATABASE bench_fairing;"
 fi
 
 echo

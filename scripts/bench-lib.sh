@@ -5,7 +5,8 @@ command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteract
 
 # Cargo features for the backends whose server URL is set.
 features=()
-[ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ] && features=(--features postgres)
+[ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ] && features+=(--features postgres)
+[ -n "${SESSIONS_TEST_MYSQL_URL:-}" ] && features+=(--features mysql)
 
 # A TCP port nobody listens on right now.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -18,6 +19,12 @@ postgres_schema_url() {
     local sep='?'
     [[ "$SESSIONS_TEST_POSTGRES_URL" == *\?* ]] && sep='&'
     echo "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3D$1"
+}
+
+# `$SESSIONS_TEST_MYSQL_URL` naming the database NAME instead, created empty.
+mysql_scratch_url() {
+    mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1;"
+    echo "${SESSIONS_TEST_MYSQL_URL%/*}/$1"
 }
 
 # wrk_round PORT -> "requests max p99": one 5-second round of POST /write

@@ -9,7 +9,8 @@
 # process, as a cron job would run it. The app is session-fairing's bench_app;
 # wrk sends POST /write rotating over 64 sessions (2 threads, 16 connections) in
 # 5-second rounds: one round before the purge (baseline), then rounds until the
-# purge ends. SQLite always; PostgreSQL too when SESSIONS_TEST_POSTGRES_URL is set.
+# purge ends. SQLite always; PostgreSQL too when SESSIONS_TEST_POSTGRES_URL is set,
+# MariaDB/MySQL when SESSIONS_TEST_MYSQL_URL is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows="${1:-1000000}"
@@ -47,4 +48,8 @@ if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA IF EXISTS bench_purge CASCADE; CREATE SCHEMA bench_purge;" 2>/dev/null
     bench PostgreSQL "$(postgres_schema_url bench_purge)"
     psql -q "$SESSIONS_TEST_POSTGRES_URL" -c "DROP SCHEMA bench_purge CASCADE;" 2>/dev/null
+fi
+if [ -n "${SESSIONS_TEST_MYSQL_URL:-}" ]; then
+    bench MariaDB "$(mysql_scratch_url bench_purge)"
+    mysql -uroot -h127.0.0.1 -e "DROP DATABASE bench_purge;"
 fi

@@ -123,6 +123,23 @@ pub struct Config {
     ///
     /// _Default:_ the `databases.<name>` section's, else `5`.
     pub pool_timeout_seconds: Option<u64>,
+    /// PostgreSQL only: whether a session write's commit waits for the disk.
+    /// `false` runs the pool's connections with `synchronous_commit = off`:
+    /// commits return before the flush, which the server does within about
+    /// 600 ms (`3 × wal_writer_delay`), so concurrent writes share fsyncs and
+    /// each write waits for none.
+    ///
+    /// _Default:_ `true`.
+    ///
+    /// # Warning
+    ///
+    /// With `false`, a crash of the database server loses the session writes
+    /// of its last fraction of a second that the app had already answered:
+    /// a login, a cart change, and also a logout or a revocation (that session
+    /// is valid again). The database stays consistent; an app crash loses
+    /// nothing. No effect on SQLite (WAL with `synchronous = NORMAL` already)
+    /// or MySQL (its equivalent is a server-wide setting); launch warns.
+    pub durable_commits: bool,
     /// Origins besides the app's own (`https://admin.example.com`) whose
     /// state-changing requests our guards accept. A `POST`, `PUT`, `PATCH` or
     /// `DELETE` whose `Origin` names another origin, or whose `Sec-Fetch-Site`
@@ -186,6 +203,7 @@ impl Default for Config {
             run_migrations: true,
             pool_size: None,
             pool_timeout_seconds: None,
+            durable_commits: true,
             trusted_origins: Vec::new(),
             record_client: true,
             remember_max_days: 30,
@@ -237,6 +255,7 @@ pub(crate) struct Settings {
     pub run_migrations: bool,
     pub pool_size: u32,
     pub pool_timeout: Duration,
+    pub durable_commits: bool,
     /// As `scheme://host[:port]`, lowercase.
     pub trusted_origins: Vec<String>,
     pub record_client: bool,
@@ -477,6 +496,7 @@ impl Settings {
             // Checked against 1..=10_000 above.
             pool_size: u32::try_from(pool_size).unwrap_or(u32::MAX),
             pool_timeout: Duration::from_secs(pool_timeout_seconds),
+            durable_commits: config.durable_commits,
             trusted_origins,
             record_client: config.record_client,
             remember_max: chrono::Duration::days(i64::from(config.remember_max_days)),
@@ -661,6 +681,7 @@ mod tests {
         assert_eq!(c.purge_interval_seconds, 300);
         assert!(c.run_migrations);
         assert_eq!((c.pool_size, c.pool_timeout_seconds), (None, None));
+        assert!(c.durable_commits);
         assert!(c.trusted_origins.is_empty());
         assert!(c.record_client);
         assert_eq!(c.remember_max_days, 30);

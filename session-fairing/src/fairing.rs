@@ -191,6 +191,7 @@ impl Fairing for Sessions {
         };
         let url = settings.database_url.clone();
         let (pool_size, pool_timeout) = (settings.pool_size, settings.pool_timeout);
+        let durable = settings.durable_commits;
         let count_statements = self.count_statements;
         let (migrate, audit) = (settings.run_migrations, settings.audit);
         let opened =
@@ -199,6 +200,7 @@ impl Fairing for Sessions {
                     .pool_size(pool_size)
                     .connection_timeout(pool_timeout)
                     .busy_timeout(pool_timeout)
+                    .durable_commits(durable)
                     .count_statements(count_statements);
                 if migrate {
                     let db = builder.connect()?;
@@ -233,6 +235,19 @@ impl Fairing for Sessions {
             }
         };
         tracing::info!("sessions: {} at {}", db.backend(), db.display_url());
+        if !settings.durable_commits {
+            if db.backend() == shared_model::Backend::Postgres {
+                tracing::warn!(
+                    "sessions: durable_commits = false: a database crash loses the last \
+                     fraction of a second of session writes"
+                );
+            } else {
+                tracing::warn!(
+                    "sessions: durable_commits = false has no effect on {}",
+                    db.backend()
+                );
+            }
+        }
         let mut manager = SessionManager::new(db)
             .with_max_data_bytes(settings.max_data_bytes)
             .with_audit_if(settings.audit, Actor::App);
@@ -584,7 +599,15 @@ fn purge(
     manager: &SessionManager,
     retention: Option<chrono::Duration>,
 ) -> shared_model::Result<(u64, u64)> {
-    let sessions = manager.purge_expired(shared_model::DEFAULT_PURGE_BATCH)?;
+    let sessions = match manager.purge_expired(shared_model::DEFAULT_PURGE_BATCH) {
+        Ok(sessions) => sessions,
+        // Another app instance (or the inspector) is purging this database.
+        Err(shared_model::Error::PurgeRunning) => {
+            tracing::debug!("sessions: another process is purging; skipped this round");
+            return Ok((0, 0));
+        }
+        Err(error) => return Err(error),
+    };
     let events = match retention {
         Some(retention) => {
             manager.purge_events(manager.now() - retention, shared_model::DEFAULT_PURGE_BATCH)?

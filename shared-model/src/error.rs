@@ -80,6 +80,10 @@ pub enum Error {
     /// unavailable (`503`).
     #[error("another login of the same user held its lock for over {0} seconds")]
     UserLocked(u32),
+    /// Another connection (another app instance, the inspector) holds the
+    /// purge lock: it is purging this database now, so nothing was purged.
+    #[error("another process is purging expired sessions in this database")]
+    PurgeRunning,
     /// The operating system could not provide random bytes for a token.
     #[error("no randomness for a session token: {0}")]
     Randomness(#[source] getrandom::Error),

@@ -35,8 +35,41 @@ pub(crate) trait Store: Connection + Sized {
     /// [`Columns::Base`] the devices columns are not read (an older schema).
     fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>>;
 
-    /// Deletes up to `batch` rows with `expires_at <= now` in one statement.
-    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize>;
+    /// Deletes up to `batch` rows with `from <= expires_at <= now`, earliest
+    /// expiry first, in one statement. Returns how many, and (where the
+    /// backend can say without another statement) the latest `expires_at`
+    /// deleted: the next batch's `from`, so PostgreSQL's index scan starts
+    /// past the dead entries of earlier batches instead of stepping over
+    /// them again.
+    fn purge_batch(
+        &mut self,
+        now: NaiveDateTime,
+        from: NaiveDateTime,
+        batch: i64,
+    ) -> QueryResult<(usize, Option<NaiveDateTime>)>;
+
+    /// Runs after each purge batch, outside its transaction. SQLite: a
+    /// passive WAL checkpoint, so the purge's pages are copied back by the
+    /// purge itself and the app's commits do not cross the auto-checkpoint
+    /// threshold and pay for them. Nothing elsewhere.
+    fn after_purge_batch(&mut self) -> QueryResult<()> {
+        Ok(())
+    }
+
+    /// Takes this database's purge lock, without waiting, for this connection
+    /// (until [`release_purge_lock`](Self::release_purge_lock) or the
+    /// connection ends); `false` when another connection holds it. A session
+    /// advisory lock on PostgreSQL and `GET_LOCK` on MySQL, both named after
+    /// the schema, so one server's databases purge independently. SQLite takes
+    /// nothing: its write lock already lets one batch run at a time.
+    fn try_purge_lock(&mut self) -> QueryResult<bool> {
+        Ok(true)
+    }
+
+    /// Releases what [`try_purge_lock`](Self::try_purge_lock) took.
+    fn release_purge_lock(&mut self) -> QueryResult<()> {
+        Ok(())
+    }
 
     /// The rows `which` names, locked until the transaction ends.
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>>;
@@ -56,6 +89,24 @@ pub(crate) trait Store: Connection + Sized {
 
     /// Deletes up to `batch` audit events older than `before` in one statement.
     fn trim_events_batch(&mut self, before: NaiveDateTime, batch: i64) -> QueryResult<usize>;
+}
+
+/// The first key of the PostgreSQL advisory lock a purge holds (the second
+/// is the schema's hash); the per-user locks use 1397969224.
+#[cfg(feature = "postgres")]
+const PURGE_LOCK_SPACE: i32 = 1_397_969_225;
+
+/// The MySQL lock a purge holds: server-wide names, so one per database (a
+/// hash, as lock names are at most 64 characters).
+#[cfg(feature = "mysql")]
+const MYSQL_PURGE_LOCK: &str = "LEFT(SHA2(CONCAT(DATABASE(), '#purge'), 256), 60)";
+
+/// `GET_LOCK`'s and `RELEASE_LOCK`'s answer.
+#[cfg(feature = "mysql")]
+#[derive(QueryableByName)]
+struct MysqlLocked {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    locked: Option<i32>,
 }
 
 /// How long an operation that takes the per-user lock waits for another one
@@ -230,14 +281,26 @@ impl Store for SqliteConnection {
         lock_session_body!(self, id, columns)
     }
 
-    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
-        diesel::sql_query(
+    fn purge_batch(
+        &mut self,
+        now: NaiveDateTime,
+        _from: NaiveDateTime,
+        batch: i64,
+    ) -> QueryResult<(usize, Option<NaiveDateTime>)> {
+        // A deleted entry leaves SQLite's index at once: no cursor needed.
+        let deleted = diesel::sql_query(
             "DELETE FROM sessions WHERE id IN \
              (SELECT id FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
         )
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(batch)
-        .execute(self)
+        .execute(self)?;
+        Ok((deleted, None))
+    }
+
+    fn after_purge_batch(&mut self) -> QueryResult<()> {
+        use diesel::connection::SimpleConnection;
+        self.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
     }
 
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
@@ -280,14 +343,51 @@ impl Store for diesel::PgConnection {
         lock_session_body!(self, id, columns, for_update)
     }
 
-    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
-        diesel::sql_query(
-            "DELETE FROM sessions WHERE id IN \
-             (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
+    fn purge_batch(
+        &mut self,
+        now: NaiveDateTime,
+        from: NaiveDateTime,
+        batch: i64,
+    ) -> QueryResult<(usize, Option<NaiveDateTime>)> {
+        #[derive(QueryableByName)]
+        struct Gone {
+            #[diesel(sql_type = BigInt)]
+            deleted: i64,
+            #[diesel(sql_type = Nullable<Timestamp>)]
+            last: Option<NaiveDateTime>,
+        }
+        let gone: Gone = diesel::sql_query(
+            "WITH gone AS (DELETE FROM sessions WHERE id IN \
+               (SELECT id FROM sessions WHERE expires_at >= $1 AND expires_at <= $2 \
+                ORDER BY expires_at LIMIT $3) RETURNING expires_at) \
+             SELECT count(*) AS deleted, max(expires_at) AS last FROM gone",
         )
+        .bind::<Timestamp, _>(from)
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(batch)
+        .get_result(self)?;
+        Ok((usize::try_from(gone.deleted).unwrap_or(0), gone.last))
+    }
+
+    fn try_purge_lock(&mut self) -> QueryResult<bool> {
+        #[derive(QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            taken: bool,
+        }
+        let taken: Taken = diesel::sql_query(format!(
+            "SELECT pg_try_advisory_lock({PURGE_LOCK_SPACE}, hashtext(current_schema())) AS taken"
+        ))
+        .get_result(self)?;
+        Ok(taken.taken)
+    }
+
+    fn release_purge_lock(&mut self) -> QueryResult<()> {
+        diesel::sql_query(format!(
+            "SELECT pg_advisory_unlock({PURGE_LOCK_SPACE}, hashtext(current_schema()))"
+        ))
         .execute(self)
+        .map(|_| ())
     }
 
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
@@ -358,12 +458,34 @@ impl Store for diesel::MysqlConnection {
         lock_session_body!(self, id, columns, for_update)
     }
 
-    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
-        // MySQL refuses LIMIT inside IN (...) but has DELETE ... LIMIT.
-        diesel::sql_query("DELETE FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
-            .bind::<Timestamp, _>(now)
-            .bind::<BigInt, _>(batch)
-            .execute(self)
+    fn purge_batch(
+        &mut self,
+        now: NaiveDateTime,
+        _from: NaiveDateTime,
+        batch: i64,
+    ) -> QueryResult<(usize, Option<NaiveDateTime>)> {
+        // MySQL refuses LIMIT inside IN (...) but has DELETE ... LIMIT; it has
+        // no RETURNING to learn the last expiry from.
+        let deleted = diesel::sql_query(
+            "DELETE FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
+        )
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(batch)
+        .execute(self)?;
+        Ok((deleted, None))
+    }
+
+    fn try_purge_lock(&mut self) -> QueryResult<bool> {
+        let taken: MysqlLocked =
+            diesel::sql_query(format!("SELECT GET_LOCK({MYSQL_PURGE_LOCK}, 0) AS locked"))
+                .get_result(self)?;
+        Ok(taken.locked == Some(1))
+    }
+
+    fn release_purge_lock(&mut self) -> QueryResult<()> {
+        diesel::sql_query(format!("SELECT RELEASE_LOCK({MYSQL_PURGE_LOCK}) AS locked"))
+            .get_result::<MysqlLocked>(self)
+            .map(|_| ())
     }
 
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {

@@ -86,6 +86,7 @@ pub struct DatabaseBuilder {
     min_idle: u32,
     read_only: bool,
     tune_sqlite: bool,
+    durable_commits: bool,
 }
 
 impl DatabaseBuilder {
@@ -100,6 +101,7 @@ impl DatabaseBuilder {
             min_idle: 1,
             read_only: false,
             tune_sqlite: true,
+            durable_commits: true,
         }
     }
 
@@ -156,6 +158,27 @@ impl DatabaseBuilder {
     #[must_use]
     pub fn read_only(mut self, enabled: bool) -> Self {
         self.read_only = enabled;
+        self
+    }
+
+    /// PostgreSQL only: whether a commit waits for its WAL record to reach
+    /// disk (default on). Off, the pool's connections run with
+    /// `synchronous_commit = off`: a commit returns before the flush, which
+    /// the server does within `3 × wal_writer_delay` (600 ms by default).
+    ///
+    /// # Warning
+    ///
+    /// Off, a crash of the database server (not of the app) loses the
+    /// transactions that committed in that last fraction of a second: logins,
+    /// logouts and session writes the app already answered for. The database
+    /// stays consistent (no torn or partial transaction) and nothing else is
+    /// affected; a lost logout means a session that comes back. Other backends
+    /// ignore it: SQLite runs `synchronous = NORMAL` in WAL mode already (a
+    /// power loss may undo the last commits; an app crash does not), and
+    /// MySQL's equivalent (`innodb_flush_log_at_trx_commit`) is server-wide.
+    #[must_use]
+    pub fn durable_commits(mut self, enabled: bool) -> Self {
+        self.durable_commits = enabled;
         self
     }
 
@@ -226,6 +249,7 @@ impl DatabaseBuilder {
             #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let read_only = self.read_only;
+                let durable = self.durable_commits;
                 let manager = self.manager(
                     &counters,
                     self.url.clone(),
@@ -233,6 +257,9 @@ impl DatabaseBuilder {
                         // Timestamps are bound without a zone; a column declared
                         // `timestamptz` must not read them in the server's zone.
                         conn.batch_execute("SET TIME ZONE 'UTC'")?;
+                        if !durable {
+                            conn.batch_execute("SET synchronous_commit = off")?;
+                        }
                         if read_only {
                             conn.batch_execute(
                                 "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",

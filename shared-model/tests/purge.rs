@@ -1,0 +1,121 @@
+//! The purge across app instances: one purge at a time per database.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::sync::mpsc;
+
+use chrono::{Duration, TimeZone, Utc};
+use shared_model::test_util::TestDatabase;
+use shared_model::{
+    backend_tests, Backend, Error, ManualClock, NewSession, SessionManager, SessionToken,
+};
+
+fn expired_sessions(manager: &SessionManager, clock: &ManualClock, count: usize) {
+    for _ in 0..count {
+        manager
+            .create(
+                &SessionToken::generate().unwrap(),
+                NewSession::expiring(manager.now() + Duration::minutes(1)),
+            )
+            .unwrap();
+    }
+    clock.advance(Duration::minutes(2));
+}
+
+/// Two app instances (two managers, each with a pool of its own) on one
+/// database: while the first purges, the second's purge is refused at once
+/// on PostgreSQL and MySQL (SQLite has no lock to refuse with: its batches take
+/// turns on the write lock, so the two purges share the rows). Once the first
+/// is done, the second purges again: the lock was released. Another
+/// database on the same server is not held up.
+fn one_purge_runs_at_a_time_per_database(db: &TestDatabase) {
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
+    let first = db.manager().with_clock(clock.clone());
+    let second = db.manager().with_clock(clock.clone());
+    expired_sessions(&first, &clock, 3);
+
+    let (first_batch_done, batch_done) = mpsc::channel();
+    let (go_on, wait) = mpsc::channel::<()>();
+    let (first_total, second_result) = std::thread::scope(|scope| {
+        let first = &first;
+        let purging = scope.spawn(move || {
+            // Pauses once, after the first batch (a later batch that finds
+            // nothing reports the same total).
+            let mut paused = false;
+            first.purge_expired_with(1, |_| {
+                if !paused {
+                    paused = true;
+                    first_batch_done.send(()).unwrap();
+                    wait.recv().unwrap();
+                }
+            })
+        });
+        batch_done.recv().unwrap();
+        let second_result = second.purge_expired(10);
+        go_on.send(()).unwrap();
+        (purging.join().unwrap().unwrap(), second_result)
+    });
+    match db.backend() {
+        Backend::Sqlite => {
+            let second_total = second_result.unwrap();
+            assert_eq!(first_total + second_total, 3);
+            assert_eq!(second_total, 2, "the second purge ran between two batches");
+        }
+        _ => {
+            assert!(
+                matches!(second_result, Err(Error::PurgeRunning)),
+                "{second_result:?}"
+            );
+            assert_eq!(first_total, 3);
+        }
+    }
+    assert_eq!(
+        first
+            .count(&shared_model::SessionFilter::default())
+            .unwrap(),
+        0
+    );
+
+    // Released: the second instance purges the next expired rows.
+    expired_sessions(&first, &clock, 2);
+    assert_eq!(second.purge_expired(10).unwrap(), 2);
+
+    // A purge holding the lock on this database does not refuse another
+    // database's purge on the same server.
+    let other = match db.backend() {
+        Backend::Sqlite => return,
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => TestDatabase::postgres(),
+        #[cfg(feature = "mysql")]
+        Backend::Mysql => TestDatabase::mysql(),
+        #[allow(unreachable_patterns)]
+        _ => return,
+    };
+    let elsewhere = other.manager().with_clock(clock.clone());
+    expired_sessions(&elsewhere, &clock, 1);
+    expired_sessions(&first, &clock, 2);
+    let (first_batch_done, batch_done) = mpsc::channel();
+    let (go_on, wait) = mpsc::channel::<()>();
+    let elsewhere_result = std::thread::scope(|scope| {
+        let first = &first;
+        let purging = scope.spawn(move || {
+            // Pauses once, after the first batch (a later batch that finds
+            // nothing reports the same total).
+            let mut paused = false;
+            first.purge_expired_with(1, |_| {
+                if !paused {
+                    paused = true;
+                    first_batch_done.send(()).unwrap();
+                    wait.recv().unwrap();
+                }
+            })
+        });
+        batch_done.recv().unwrap();
+        let result = elsewhere.purge_expired(10);
+        go_on.send(()).unwrap();
+        assert_eq!(purging.join().unwrap().unwrap(), 2);
+        result
+    });
+    assert_eq!(elsewhere_result.unwrap(), 1);
+}
+
+backend_tests!(one_purge_runs_at_a_time_per_database);
