@@ -35,26 +35,8 @@ pub(crate) trait Store: Connection + Sized {
     /// [`Columns::Base`] the devices columns are not read (an older schema).
     fn lock_session(&mut self, id: &str, columns: Columns) -> QueryResult<Option<SessionRow>>;
 
-    /// Deletes up to `batch` rows with `from <= expires_at <= now`, earliest
-    /// expiry first, in one statement. Returns how many, and (where the
-    /// backend can say without another statement) the latest `expires_at`
-    /// deleted: the next batch's `from`, so PostgreSQL's index scan starts
-    /// past the dead entries of earlier batches instead of stepping over
-    /// them again.
-    fn purge_batch(
-        &mut self,
-        now: NaiveDateTime,
-        from: NaiveDateTime,
-        batch: i64,
-    ) -> QueryResult<(usize, Option<NaiveDateTime>)>;
-
-    /// Runs after each purge batch, outside its transaction. SQLite: a
-    /// passive WAL checkpoint, so the purge's pages are copied back by the
-    /// purge itself and the app's commits do not cross the auto-checkpoint
-    /// threshold and pay for them. Nothing elsewhere.
-    fn after_purge_batch(&mut self) -> QueryResult<()> {
-        Ok(())
-    }
+    /// Deletes up to `batch` rows with `expires_at <= now` in one statement.
+    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize>;
 
     /// Takes this database's purge lock, without waiting, for this connection
     /// (until [`release_purge_lock`](Self::release_purge_lock) or the
@@ -281,26 +263,14 @@ impl Store for SqliteConnection {
         lock_session_body!(self, id, columns)
     }
 
-    fn purge_batch(
-        &mut self,
-        now: NaiveDateTime,
-        _from: NaiveDateTime,
-        batch: i64,
-    ) -> QueryResult<(usize, Option<NaiveDateTime>)> {
-        // A deleted entry leaves SQLite's index at once: no cursor needed.
-        let deleted = diesel::sql_query(
+    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+        diesel::sql_query(
             "DELETE FROM sessions WHERE id IN \
              (SELECT id FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)",
         )
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(batch)
-        .execute(self)?;
-        Ok((deleted, None))
-    }
-
-    fn after_purge_batch(&mut self) -> QueryResult<()> {
-        use diesel::connection::SimpleConnection;
-        self.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
+        .execute(self)
     }
 
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
@@ -343,30 +313,14 @@ impl Store for diesel::PgConnection {
         lock_session_body!(self, id, columns, for_update)
     }
 
-    fn purge_batch(
-        &mut self,
-        now: NaiveDateTime,
-        from: NaiveDateTime,
-        batch: i64,
-    ) -> QueryResult<(usize, Option<NaiveDateTime>)> {
-        #[derive(QueryableByName)]
-        struct Gone {
-            #[diesel(sql_type = BigInt)]
-            deleted: i64,
-            #[diesel(sql_type = Nullable<Timestamp>)]
-            last: Option<NaiveDateTime>,
-        }
-        let gone: Gone = diesel::sql_query(
-            "WITH gone AS (DELETE FROM sessions WHERE id IN \
-               (SELECT id FROM sessions WHERE expires_at >= $1 AND expires_at <= $2 \
-                ORDER BY expires_at LIMIT $3) RETURNING expires_at) \
-             SELECT count(*) AS deleted, max(expires_at) AS last FROM gone",
+    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+        diesel::sql_query(
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)",
         )
-        .bind::<Timestamp, _>(from)
         .bind::<Timestamp, _>(now)
         .bind::<BigInt, _>(batch)
-        .get_result(self)?;
-        Ok((usize::try_from(gone.deleted).unwrap_or(0), gone.last))
+        .execute(self)
     }
 
     fn try_purge_lock(&mut self) -> QueryResult<bool> {
@@ -458,21 +412,12 @@ impl Store for diesel::MysqlConnection {
         lock_session_body!(self, id, columns, for_update)
     }
 
-    fn purge_batch(
-        &mut self,
-        now: NaiveDateTime,
-        _from: NaiveDateTime,
-        batch: i64,
-    ) -> QueryResult<(usize, Option<NaiveDateTime>)> {
-        // MySQL refuses LIMIT inside IN (...) but has DELETE ... LIMIT; it has
-        // no RETURNING to learn the last expiry from.
-        let deleted = diesel::sql_query(
-            "DELETE FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
-        )
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(batch)
-        .execute(self)?;
-        Ok((deleted, None))
+    fn purge_batch(&mut self, now: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+        // MySQL refuses LIMIT inside IN (...) but has DELETE ... LIMIT.
+        diesel::sql_query("DELETE FROM sessions WHERE expires_at <= ? ORDER BY expires_at LIMIT ?")
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(batch)
+            .execute(self)
     }
 
     fn try_purge_lock(&mut self) -> QueryResult<bool> {
