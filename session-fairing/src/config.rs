@@ -133,10 +133,11 @@ pub struct Config {
     ///
     /// # Warning
     ///
-    /// With `false`, a crash of the database server loses the session writes
-    /// of its last fraction of a second that the app had already answered:
-    /// a login, a cart change, and also a logout or a revocation (that session
-    /// is valid again). The database stays consistent; an app crash loses
+    /// With `false`, a crash of the database server loses the writes through
+    /// the session pool of its last fraction of a second that the app had
+    /// already answered: a login, a cart change, also a logout or a
+    /// revocation (that session is valid again), and writes to the app's own
+    /// tables made through the pool (`with_connection!`). The database stays consistent; an app crash loses
     /// nothing. No effect on SQLite (WAL with `synchronous = NORMAL` already)
     /// or MySQL (its equivalent is a server-wide setting); launch warns.
     pub durable_commits: bool,

@@ -604,7 +604,7 @@ fn purge(
         // Another app instance (or the inspector) is purging this database.
         Err(shared_model::Error::PurgeRunning) => {
             tracing::debug!("sessions: another process is purging; skipped this round");
-            return Ok((0, 0));
+            0
         }
         Err(error) => return Err(error),
     };

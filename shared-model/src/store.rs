@@ -337,11 +337,24 @@ impl Store for diesel::PgConnection {
     }
 
     fn release_purge_lock(&mut self) -> QueryResult<()> {
-        diesel::sql_query(format!(
-            "SELECT pg_advisory_unlock({PURGE_LOCK_SPACE}, hashtext(current_schema()))"
+        #[derive(QueryableByName)]
+        struct Released {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            released: bool,
+        }
+        let released: Released = diesel::sql_query(format!(
+            "SELECT pg_advisory_unlock({PURGE_LOCK_SPACE}, hashtext(current_schema())) AS released"
         ))
-        .execute(self)
-        .map(|_| ())
+        .get_result(self)?;
+        if !released.released {
+            // Behind a pooler that moves sessions between server connections
+            // (PgBouncer in transaction mode) the lock may stay on another one.
+            tracing::warn!(
+                target: crate::trace::TARGET,
+                "sessions: the purge lock was not held by this connection at release"
+            );
+        }
+        Ok(())
     }
 
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {
@@ -424,13 +437,27 @@ impl Store for diesel::MysqlConnection {
         let taken: MysqlLocked =
             diesel::sql_query(format!("SELECT GET_LOCK({MYSQL_PURGE_LOCK}, 0) AS locked"))
                 .get_result(self)?;
-        Ok(taken.locked == Some(1))
+        match taken.locked {
+            Some(1) => Ok(true),
+            Some(_) => Ok(false),
+            // NULL: an error inside GET_LOCK (no database selected).
+            None => Err(diesel::result::Error::QueryBuilderError(
+                "GET_LOCK for the purge returned NULL".into(),
+            )),
+        }
     }
 
     fn release_purge_lock(&mut self) -> QueryResult<()> {
-        diesel::sql_query(format!("SELECT RELEASE_LOCK({MYSQL_PURGE_LOCK}) AS locked"))
-            .get_result::<MysqlLocked>(self)
-            .map(|_| ())
+        let released: MysqlLocked =
+            diesel::sql_query(format!("SELECT RELEASE_LOCK({MYSQL_PURGE_LOCK}) AS locked"))
+                .get_result(self)?;
+        if released.locked != Some(1) {
+            tracing::warn!(
+                target: crate::trace::TARGET,
+                "sessions: the purge lock was not held by this connection at release"
+            );
+        }
+        Ok(())
     }
 
     fn lock_rows(&mut self, which: Rows<'_>, now: NaiveDateTime) -> QueryResult<Vec<Locked>> {

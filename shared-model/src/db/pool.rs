@@ -169,10 +169,11 @@ impl DatabaseBuilder {
     /// # Warning
     ///
     /// Off, a crash of the database server (not of the app) loses the
-    /// transactions that committed in that last fraction of a second: logins,
-    /// logouts and session writes the app already answered for. The database
-    /// stays consistent (no torn or partial transaction) and nothing else is
-    /// affected; a lost logout means a session that comes back. Other backends
+    /// transactions that committed in that last fraction of a second: every
+    /// write through this pool (logins, logouts, session writes, and an app's
+    /// own tables written through it) the app had already answered for. The
+    /// database stays consistent (no torn or partial transaction); a lost
+    /// logout means a session that comes back. Other backends
     /// ignore it: SQLite runs `synchronous = NORMAL` in WAL mode already (a
     /// power loss may undo the last commits; an app crash does not), and
     /// MySQL's equivalent (`innodb_flush_log_at_trx_commit`) is server-wide.
