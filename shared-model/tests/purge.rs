@@ -21,6 +21,31 @@ fn expired_sessions(manager: &SessionManager, clock: &ManualClock, count: usize)
     clock.advance(Duration::minutes(2));
 }
 
+/// Runs `purger`'s purge in batches of one row, pausing it once after its
+/// first batch to run `during`; returns the purge's total and what `during`
+/// returned. (A later batch that finds nothing reports the same total, so it
+/// pauses only once.)
+fn while_purging<T: Send>(purger: &SessionManager, during: impl FnOnce() -> T) -> (u64, T) {
+    let (first_batch_done, batch_done) = mpsc::channel();
+    let (go_on, wait) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let purging = scope.spawn(move || {
+            let mut paused = false;
+            purger.purge_expired_with(1, |_| {
+                if !paused {
+                    paused = true;
+                    first_batch_done.send(()).unwrap();
+                    wait.recv().unwrap();
+                }
+            })
+        });
+        batch_done.recv().unwrap();
+        let result = during();
+        go_on.send(()).unwrap();
+        (purging.join().unwrap().unwrap(), result)
+    })
+}
+
 /// Two app instances (two managers, each with a pool of its own) on one
 /// database: while the first purges, the second's purge is refused at once
 /// on PostgreSQL and MySQL (SQLite has no lock to refuse with: its batches take
@@ -33,27 +58,7 @@ fn one_purge_runs_at_a_time_per_database(db: &TestDatabase) {
     let second = db.manager().with_clock(clock.clone());
     expired_sessions(&first, &clock, 3);
 
-    let (first_batch_done, batch_done) = mpsc::channel();
-    let (go_on, wait) = mpsc::channel::<()>();
-    let (first_total, second_result) = std::thread::scope(|scope| {
-        let first = &first;
-        let purging = scope.spawn(move || {
-            // Pauses once, after the first batch (a later batch that finds
-            // nothing reports the same total).
-            let mut paused = false;
-            first.purge_expired_with(1, |_| {
-                if !paused {
-                    paused = true;
-                    first_batch_done.send(()).unwrap();
-                    wait.recv().unwrap();
-                }
-            })
-        });
-        batch_done.recv().unwrap();
-        let second_result = second.purge_expired(10);
-        go_on.send(()).unwrap();
-        (purging.join().unwrap().unwrap(), second_result)
-    });
+    let (first_total, second_result) = while_purging(&first, || second.purge_expired(10));
     match db.backend() {
         Backend::Sqlite => {
             let second_total = second_result.unwrap();
@@ -93,28 +98,8 @@ fn one_purge_runs_at_a_time_per_database(db: &TestDatabase) {
     let elsewhere = other.manager().with_clock(clock.clone());
     expired_sessions(&elsewhere, &clock, 1);
     expired_sessions(&first, &clock, 2);
-    let (first_batch_done, batch_done) = mpsc::channel();
-    let (go_on, wait) = mpsc::channel::<()>();
-    let elsewhere_result = std::thread::scope(|scope| {
-        let first = &first;
-        let purging = scope.spawn(move || {
-            // Pauses once, after the first batch (a later batch that finds
-            // nothing reports the same total).
-            let mut paused = false;
-            first.purge_expired_with(1, |_| {
-                if !paused {
-                    paused = true;
-                    first_batch_done.send(()).unwrap();
-                    wait.recv().unwrap();
-                }
-            })
-        });
-        batch_done.recv().unwrap();
-        let result = elsewhere.purge_expired(10);
-        go_on.send(()).unwrap();
-        assert_eq!(purging.join().unwrap().unwrap(), 2);
-        result
-    });
+    let (first_total, elsewhere_result) = while_purging(&first, || elsewhere.purge_expired(10));
+    assert_eq!(first_total, 2);
     assert_eq!(elsewhere_result.unwrap(), 1);
 }
 
