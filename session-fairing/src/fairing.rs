@@ -533,8 +533,13 @@ fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
             changes,
             new_token,
             expires_at,
+            loaded,
         } => {
-            let written = manager.apply(&id, &changes, expires_at).map_err(failed)?;
+            let written = match loaded {
+                Some(loaded) => manager.apply_loaded(loaded, &changes, expires_at),
+                None => manager.apply(&id, &changes, expires_at),
+            }
+            .map_err(failed)?;
             Saved::Stored {
                 new_token,
                 expires_at: written.expires_at,

@@ -31,6 +31,10 @@ pub(crate) struct State {
     pub user_id: Option<String>,
     /// The `user_id` the row had when loaded (what `login` compares with).
     loaded_user_id: Option<String>,
+    /// The row as loaded, its data moved to `data`: what the end of the
+    /// request writes over when nobody else wrote since
+    /// ([`SessionManager::apply_loaded`](shared_model::SessionManager::apply_loaded)).
+    loaded: Option<Row>,
     pub changes: ChangeSet,
     /// A row to delete at the end of the request (logout).
     pub delete: Option<SessionId>,
@@ -53,7 +57,8 @@ impl State {
         }
     }
 
-    pub fn from_row(row: Row, token: SessionToken, client: Option<Client>) -> Self {
+    pub fn from_row(mut row: Row, token: SessionToken, client: Option<Client>) -> Self {
+        let data = std::mem::take(&mut row.data);
         Self {
             bound: Some(Bound {
                 id: row.id,
@@ -61,11 +66,12 @@ impl State {
                 expires_at: row.expires_at,
             }),
             cookie_token: Some(token),
-            data: row.data,
+            data,
             loaded_user_id: row.user_id.clone(),
-            user_id: row.user_id,
+            user_id: row.user_id.clone(),
             client,
             timeout_seconds: row.timeout_seconds.filter(|seconds| *seconds > 0),
+            loaded: Some(row),
             ..Self::default()
         }
     }
@@ -208,6 +214,7 @@ impl State {
         self.data.clear();
         self.user_id = None;
         self.loaded_user_id = None;
+        self.loaded = None;
         self.timeout_seconds = None;
         self.restarted = false;
         self.changes = ChangeSet::default();
@@ -270,6 +277,11 @@ impl State {
                     changes,
                     new_token: self.next_token.clone(),
                     expires_at,
+                    // The handler's view: the loaded data with `changes` on it.
+                    loaded: self.loaded.as_ref().map(|row| Row {
+                        data: self.data.clone(),
+                        ..row.clone()
+                    }),
                 }
             }
             (Decision::Touch, Some(bound)) => Write::Touch {
@@ -328,6 +340,8 @@ pub(crate) enum Write {
         /// The token the session moves to, when `changes` cycles it.
         new_token: Option<SessionToken>,
         expires_at: DateTime<Utc>,
+        /// The session as this request sees it, at the version it loaded.
+        loaded: Option<Row>,
     },
     Touch {
         id: SessionId,

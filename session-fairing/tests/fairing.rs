@@ -707,6 +707,13 @@ fn routes_without_the_guard_cost_nothing(db: &TestDatabase) {
             "loaded once, renewed once"
         );
         assert_eq!(reply.vary, vec!["Cookie"], "the page depends on the cookie");
+        // A write on the session this request loaded: the load's SELECT and
+        // one UPDATE over the version it read, no transaction around it.
+        let before = h.counts();
+        h.put("/set/b", Some(&token), json!(2)).await;
+        let spent = h.counts() - before;
+        assert_eq!((spent.reads, spent.writes, spent.other), (1, 1, 0));
+        assert_eq!(h.stored(&token).unwrap().data["b"], json!(2));
         // Two guards in one request still load once: one SELECT for the load, one
         // for the row the merge locks (a second load would make it three).
         let before = h.counts();

@@ -188,6 +188,8 @@ impl SessionManager {
                     user_agent: session.user_agent.as_deref(),
                     last_seen_at: row.last_seen_at,
                     timeout_seconds: session.timeout_seconds,
+                    // The row is locked at this version.
+                    expected_version: row.version,
                 }
                 .execute(conn)?;
                 Ok(session)

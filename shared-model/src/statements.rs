@@ -62,9 +62,16 @@ impl<C, const CLIENT: bool> RunQueryDsl<C> for Touch<'_, CLIENT> {}
 
 /// `UPDATE sessions SET user_id = ?, data = ?, expires_at = ?, updated_at = ?,
 /// created_at = ?, version = ?, ip_address = ?, user_agent = ?, last_seen_at = ?,
-/// timeout_seconds = ?[, id = ?] WHERE id = ?`: the row a merge wrote. The id column is
-/// only in the statement when `CYCLE` (a new id), so a plain save leaves the
-/// indexes that contain `id` alone.
+/// timeout_seconds = ?[, id = ?] WHERE id = ? AND version = ?`: the row a
+/// merge wrote, only over the version it was merged into (every write bumps
+/// `version`, so a match means the row, its expiry included, is the one the
+/// merge read). The id column is only in the statement when `CYCLE` (a new
+/// id), so a plain save leaves the indexes that contain `id` alone.
+///
+/// The expiry is not in the `WHERE`: the caller checked it on the row it
+/// read. With `expires_at > ?` there MariaDB may walk the `expires_at` index
+/// to the row, locking it in the opposite order to a `SELECT ... FOR UPDATE`
+/// by id, and the two deadlock.
 pub(crate) struct Save<'a, const CYCLE: bool> {
     pub id: &'a str,
     pub new_id: &'a str,
@@ -79,6 +86,8 @@ pub(crate) struct Save<'a, const CYCLE: bool> {
     pub user_agent: Option<&'a str>,
     pub last_seen_at: Option<NaiveDateTime>,
     pub timeout_seconds: Option<i64>,
+    /// The version the merge started from: the row must still have it.
+    pub expected_version: i64,
 }
 
 impl<'a> Save<'a, false> {
@@ -97,6 +106,7 @@ impl<'a> Save<'a, false> {
             user_agent: self.user_agent,
             last_seen_at: self.last_seen_at,
             timeout_seconds: self.timeout_seconds,
+            expected_version: self.expected_version,
         }
     }
 }
@@ -146,6 +156,8 @@ where
         }
         out.push_sql(" WHERE id = ");
         out.push_bind_param::<Text, _>(self.id)?;
+        out.push_sql(" AND version = ");
+        out.push_bind_param::<BigInt, _>(&self.expected_version)?;
         Ok(())
     }
 }

@@ -291,6 +291,130 @@ fn apply_merges_into_the_current_data(db: &TestDatabase) {
     assert_eq!(manager.load(&session.id).unwrap().unwrap().user_id, None);
 }
 
+/// Two sessions created alike (different ids), one loaded copy of each.
+fn twins(manager: &SessionManager, expires: DateTime<Utc>) -> [Session; 2] {
+    [(); 2].map(|()| {
+        let session = manager
+            .create(
+                &token(),
+                NewSession {
+                    data: data(json!({"a": 1, "b": 2})),
+                    user_id: Some("u1"),
+                    ..NewSession::expiring(expires)
+                },
+            )
+            .unwrap();
+        manager.load(&session.id).unwrap().unwrap()
+    })
+}
+
+/// What a request sends after changing its loaded copy: the copy with
+/// `changes` already on its data.
+fn changed(loaded: &Session, changes: &ChangeSet) -> Session {
+    let mut copy = loaded.clone();
+    changes.replay(&mut copy.data);
+    copy
+}
+
+fn apply_loaded_over_an_unchanged_row_is_one_update(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let [mine, twin] = twins(&manager, expires);
+    clock.advance(Duration::seconds(5));
+    let mut set = changes(&[("a", json!(10))]);
+    set.remove("b");
+    set.set_timeout_seconds(600);
+    set.set_client(Client::new(
+        Some("203.0.113.9".parse().unwrap()),
+        Some("Agent/1"),
+    ));
+    let later = start() + Duration::minutes(35);
+    let before = manager.database().statement_counts();
+    let written = manager
+        .apply_loaded(changed(&mine, &set), &set, later)
+        .unwrap();
+    let spent = manager.database().statement_counts() - before;
+    assert_eq!(
+        (spent.reads, spent.writes, spent.other),
+        (0, 1, 0),
+        "one UPDATE, no SELECT, no transaction"
+    );
+    assert_eq!(Value::Object(written.data.clone()), json!({"a": 10}));
+    assert_eq!(written.version, 2);
+    assert_eq!(written.expires_at, later);
+    assert_eq!(written.updated_at, start() + Duration::seconds(5));
+    assert_eq!(written.timeout_seconds, Some(600));
+    assert_eq!(written.ip_address.as_deref(), Some("203.0.113.9"));
+    assert_eq!(manager.load(&mine.id).unwrap().unwrap(), written);
+    // What the locking `apply` writes for the same change on a twin row.
+    let locked = manager.apply(&twin.id, &set, later).unwrap();
+    assert_eq!(
+        Session {
+            id: mine.id,
+            ..locked
+        },
+        written
+    );
+}
+
+fn apply_loaded_on_a_stale_copy_merges_into_the_current_data(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let [mine, _] = twins(&manager, expires);
+    // Another request writes another key, then a renewal (a version each).
+    manager
+        .apply(&mine.id, &changes(&[("b", json!(20))]), expires)
+        .unwrap();
+    let renewed = start() + Duration::minutes(40);
+    clock.advance(Duration::seconds(1));
+    assert!(manager.touch(&mine.id, renewed, None).unwrap());
+    let set = changes(&[("a", json!(10))]);
+    let before = manager.database().statement_counts();
+    let written = manager
+        .apply_loaded(changed(&mine, &set), &set, expires)
+        .unwrap();
+    let spent = manager.database().statement_counts() - before;
+    assert_eq!(
+        (spent.reads, spent.writes),
+        (1, 2),
+        "the UPDATE that matched nothing, then the locked merge"
+    );
+    assert_eq!(
+        Value::Object(written.data.clone()),
+        json!({"a": 10, "b": 20})
+    );
+    assert_eq!(written.version, 4);
+    assert_eq!(written.expires_at, renewed, "the renewal is kept");
+    assert_eq!(manager.load(&mine.id).unwrap().unwrap(), written);
+}
+
+fn apply_loaded_never_resurrects(db: &TestDatabase) {
+    let (manager, clock) = manual(db);
+    let expires = start() + Duration::minutes(30);
+    let [deleted, expired] = twins(&manager, expires);
+    let set = changes(&[("a", json!(10))]);
+    assert!(manager.delete(&deleted.id).unwrap());
+    let result = manager.apply_loaded(changed(&deleted, &set), &set, expires);
+    assert!(
+        matches!(result, Err(Error::Gone(id)) if id == deleted.id),
+        "{result:?}"
+    );
+    assert!(
+        manager.get(&deleted.id).unwrap().is_none(),
+        "no row re-created"
+    );
+    // Expired between the load and the write: nothing written, not even
+    // with a later expiry.
+    clock.advance(Duration::minutes(31));
+    let later = start() + Duration::minutes(60);
+    let result = manager.apply_loaded(changed(&expired, &set), &set, later);
+    assert!(
+        matches!(result, Err(Error::Gone(id)) if id == expired.id),
+        "{result:?}"
+    );
+    assert_eq!(manager.get(&expired.id).unwrap().unwrap(), expired);
+}
+
 fn apply_after_delete_is_gone_and_creates_nothing(db: &TestDatabase) {
     let manager = db.manager();
     let expires = manager.now() + Duration::minutes(30);
@@ -1462,6 +1586,9 @@ backend_tests!(
     sixteen_threads_applying_different_keys_all_survive,
     apply_merges_into_the_current_data,
     apply_after_delete_is_gone_and_creates_nothing,
+    apply_loaded_over_an_unchanged_row_is_one_update,
+    apply_loaded_on_a_stale_copy_merges_into_the_current_data,
+    apply_loaded_never_resurrects,
     apply_can_cycle_the_id_with_its_changes,
     touch_renews_only_the_expiry,
     load_is_one_select,

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use chrono::{Duration, TimeZone, Utc};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
-    backend_tests, Backend, Error, ManualClock, NewSession, SessionManager, SessionToken,
+    backend_tests, Backend, Database, Error, ManualClock, NewSession, SessionManager, SessionToken,
 };
 
 fn expired_sessions(manager: &SessionManager, clock: &ManualClock, count: usize) {
@@ -104,3 +104,39 @@ fn one_purge_runs_at_a_time_per_database(db: &TestDatabase) {
 }
 
 backend_tests!(one_purge_runs_at_a_time_per_database);
+
+/// On SQLite each batch gives its connection back to the pool: with a
+/// one-connection pool (all `:memory:` has) requests are served between
+/// batches instead of waiting for the whole purge.
+#[test]
+fn sqlite_serves_requests_between_purge_batches() {
+    let db = TestDatabase::sqlite();
+    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
+    let seeding = db.manager().with_clock(clock.clone());
+    expired_sessions(&seeding, &clock, 3);
+    let valid = seeding
+        .create(
+            &SessionToken::generate().unwrap(),
+            NewSession::expiring(seeding.now() + Duration::minutes(10)),
+        )
+        .unwrap();
+    let database = Database::builder(db.url())
+        .pool_size(1)
+        .connection_timeout(std::time::Duration::from_secs(2))
+        .connect()
+        .unwrap();
+    let single = SessionManager::new(database).with_clock(clock);
+    let mut loads = 0;
+    let purged = single
+        .purge_expired_with(1, |_| {
+            let loaded = single.load(&valid.id).expect("a load between two batches");
+            assert!(loaded.is_some());
+            loads += 1;
+        })
+        .unwrap();
+    assert_eq!(purged, 3);
+    assert_eq!(
+        loads, 4,
+        "after each of the three batches and the empty last one"
+    );
+}

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::audit::EventKind;
 use crate::clock::truncate_to_micros;
-use crate::db::with_conn;
+use crate::db::{self, with_conn, Pools};
 use crate::schema::sessions;
 use crate::store::{ids, Rows, Store};
 use crate::trace::{self, op_span};
@@ -14,16 +14,59 @@ use crate::{Result, SessionManager};
 /// The largest purge batch when auditing.
 const MAX_AUDITED_BATCH: u32 = 10_000;
 
+/// One purge batch on `$conn`: up to `$batch` expired rows deleted (with
+/// their `expired` events, in one transaction, when auditing). Evaluates to
+/// `Result<usize>`.
+macro_rules! purge_batch {
+    ($self:ident, $conn:ident, $now:expr, $batch:expr, $detail:expr) => {
+        if $self.audit.is_none() {
+            $conn.purge_batch($now, $batch).map_err(crate::Error::from)
+        } else {
+            // Each batch's events commit with its deletes.
+            $conn.write_transaction(|conn| {
+                let ids = ids(conn.lock_rows(Rows::Expired { limit: $batch }, $now)?);
+                Ok(remove_ids!(
+                    $self,
+                    conn,
+                    &ids,
+                    $now,
+                    EventKind::Expired,
+                    $detail
+                ))
+            })
+        }
+    };
+}
+
+/// Runs `next_batch` until a batch deletes fewer than `batch` rows, reporting
+/// the running total to `progress`.
+fn batches(
+    batch: i64,
+    progress: &mut impl FnMut(u64),
+    mut next_batch: impl FnMut() -> Result<usize>,
+) -> Result<u64> {
+    let mut removed = 0u64;
+    loop {
+        let deleted = next_batch()?;
+        removed += deleted as u64;
+        progress(removed);
+        if (deleted as i64) < batch {
+            return Ok(removed);
+        }
+    }
+}
+
 impl SessionManager {
     /// Deletes expired rows, `batch_size` per statement (at least 1), so other
     /// writers wait for the lock at most one batch's time. When auditing, each
     /// is recorded as `expired` in its batch's transaction (batches of at most
     /// 10,000). Returns how many were deleted.
     ///
-    /// One purge runs at a time per database: the whole run holds one pooled
-    /// connection and, on PostgreSQL and MySQL, a lock taken without waiting
+    /// One purge runs at a time per database: on PostgreSQL and MySQL the
+    /// whole run holds one pooled connection and a lock taken without waiting
     /// (several app instances on one database do not all purge at once). On
-    /// SQLite the batches of concurrent purges take turns on the write lock.
+    /// SQLite each batch checks out a connection of its own, and the batches
+    /// of concurrent purges take turns on the write lock.
     ///
     /// # Errors
     ///
@@ -64,39 +107,37 @@ impl SessionManager {
             };
             let batch = i64::from(batch_size.clamp(1, most));
             let detail = serde_json::json!({});
-            with_conn!(self.db, conn => {
-                if !conn.try_purge_lock()? {
-                    return Err(crate::Error::PurgeRunning);
-                }
-                let mut removed = 0u64;
-                let purged = loop {
-                    let deleted = if self.audit.is_none() {
-                        conn.purge_batch(now, batch).map_err(crate::Error::from)
-                    } else {
-                        // Each batch's events commit with its deletes.
-                        conn.write_transaction(|conn| {
-                            let ids = ids(conn.lock_rows(Rows::Expired { limit: batch }, now)?);
-                            Ok(remove_ids!(self, conn, &ids, now, EventKind::Expired, detail))
-                        })
-                    };
-                    match deleted {
-                        Ok(deleted) => {
-                            removed += deleted as u64;
-                            progress(removed);
-                            if (deleted as i64) < batch {
-                                break Ok(removed);
-                            }
+            // PostgreSQL and MySQL: the whole run on one connection, which
+            // holds the purge lock. A lost connection takes its lock with it;
+            // a failed release on a live one is an error like any other.
+            macro_rules! locked {
+                ($pool:expr) => {
+                    db::run($pool, |conn| {
+                        if !conn.try_purge_lock()? {
+                            return Err(crate::Error::PurgeRunning);
                         }
-                        Err(error) => break Err(error),
-                    }
+                        let purged = batches(batch, &mut progress, || {
+                            purge_batch!(self, conn, now, batch, detail)
+                        });
+                        let released = conn.release_purge_lock();
+                        let removed = purged?;
+                        released?;
+                        Ok(removed)
+                    })
                 };
-                // A lost connection takes its lock with it; a failed release
-                // on a live one is an error like any other.
-                let released = conn.release_purge_lock();
-                let removed = purged?;
-                released?;
-                Ok(removed)
-            })
+            }
+            match self.db.pools() {
+                // SQLite: no lock to hold, so each batch checks a connection
+                // out and gives it back (a one-connection `:memory:` pool
+                // serves requests between batches).
+                Pools::Sqlite(pool) => batches(batch, &mut progress, || {
+                    db::run(pool, |conn| purge_batch!(self, conn, now, batch, detail))
+                }),
+                #[cfg(feature = "postgres")]
+                Pools::Postgres(pool) => locked!(pool),
+                #[cfg(feature = "mysql")]
+                Pools::Mysql(pool) => locked!(pool),
+            }
         })
     }
 

@@ -248,6 +248,9 @@ impl SessionManager {
     /// on SQLite). A login also enforces the per-user cap and is audited as
     /// `login`; a new id without a login as `rotated`.
     ///
+    /// A caller that read the session before changing it can save the lock
+    /// and its round trips with [`apply_loaded`](Self::apply_loaded).
+    ///
     /// # Errors
     ///
     /// [`Error::Gone`] when the row was deleted, expired or cycled away meanwhile:
@@ -261,67 +264,93 @@ impl SessionManager {
         changes: &ChangeSet,
         expires_at: DateTime<Utc>,
     ) -> Result<Session> {
+        self.apply_to(id, None, changes, expires_at)
+    }
+
+    /// [`apply`](Self::apply) for a caller that holds the session as it read
+    /// it: `loaded`, at `loaded.version`. Its data may already carry `changes`
+    /// (replaying a change set twice gives what replaying it once does).
+    ///
+    /// When the set neither signs in nor cycles the id and `loaded` has not
+    /// expired, the merge is made on `loaded` and written by one `UPDATE ...
+    /// WHERE id = ? AND version = ?`: no transaction, no row lock, one round
+    /// trip. When that matches no row (another write came in between, or the
+    /// session went), or the merge on `loaded` is over the size limit, this is
+    /// [`apply`](Self::apply) on the row as stored now. Either way the result
+    /// is the one `apply` would give: every writer bumps `version`, so a
+    /// matching version means the row, its expiry included, is `loaded`.
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply).
+    pub fn apply_loaded(
+        &self,
+        loaded: Session,
+        changes: &ChangeSet,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Session> {
+        let id = loaded.id;
+        self.apply_to(&id, Some(loaded), changes, expires_at)
+    }
+
+    fn apply_to(
+        &self,
+        id: &SessionId,
+        loaded: Option<Session>,
+        changes: &ChangeSet,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Session> {
         let new_id = changes.new_id();
         let login_user = match (changes.is_login(), changes.user_id()) {
             (true, UserIdChange::Set(user_id)) => Some(user_id),
             _ => None,
         };
+        // A login judges the row under its lock, takes the per-user lock and
+        // may be audited; a new id may be audited: those always lock.
+        let loaded = loaded.filter(|_| new_id.is_none() && !changes.is_login());
         // A login that enforces the cap takes the user's lock before any row
         // lock, so two logins of one user cannot deadlock over each other's rows.
         let capped_user = login_user.filter(|_| self.max_sessions_per_user.is_some());
         let statement = match (
+            loaded.is_some(),
             capped_user.is_some(),
             self.audit.is_some() && (login_user.is_some() || new_id.is_some()),
         ) {
-            (false, false) => "SELECT+UPDATE",
-            (false, true) => "SELECT+INSERT+UPDATE",
-            (true, false) => "SELECT+DELETE+UPDATE",
-            (true, true) => "SELECT+INSERT+DELETE+INSERT+UPDATE",
+            (true, ..) => "UPDATE",
+            (false, false, false) => "SELECT+UPDATE",
+            (false, false, true) => "SELECT+INSERT+UPDATE",
+            (false, true, false) => "SELECT+DELETE+UPDATE",
+            (false, true, true) => "SELECT+INSERT+DELETE+INSERT+UPDATE",
         };
         let span = op_span!("session.save", Some(id), statement, op = "apply");
         trace::run(span, || {
             let key = id.to_string();
             let now = self.now();
+            let at = now.naive_utc();
             let expires_at = truncate_to_micros(expires_at);
+            if let Some(mut session) = loaded.filter(|loaded| loaded.expires_at > now) {
+                let expected_version = session.version;
+                merge(&mut session, changes, None, expires_at, now);
+                if let Ok(text) = self.encode(&session.data) {
+                    let save = save_of(&key, &session, &text, expected_version);
+                    if with_conn!(self.db, conn => Ok(save.execute(conn)?))? == 1 {
+                        return Ok(session);
+                    }
+                }
+                let span = tracing::Span::current();
+                if !span.is_disabled() {
+                    span.record("statement", "UPDATE+SELECT+UPDATE");
+                }
+            }
             let written = with_conn!(self.db, conn => conn.user_transaction(capped_user, |conn| {
                 let row = conn
                     .lock_session(&key, Columns::Full)?
-                    .filter(|row| row.expires_at > now.naive_utc())
+                    .filter(|row| row.expires_at > at)
                     .ok_or(Error::Gone(*id))?;
                 let mut session = row.decode_or_error()?;
-                if let Some(user_id) = login_user {
-                    if session.user_id.as_deref().is_some_and(|stored| stored != user_id) {
-                        // Another user's session: the new one inherits nothing,
-                        // not its data, not a "remember me", not its age or expiry.
-                        session.data.clear();
-                        session.timeout_seconds = None;
-                        session.expires_at = expires_at;
-                        session.created_at = now;
-                    }
-                }
-                changes.replay(&mut session.data);
+                let expected_version = session.version;
+                merge(&mut session, changes, login_user, expires_at, now);
                 let text = self.encode(&session.data)?;
-                match changes.user_id() {
-                    UserIdChange::Unchanged => {}
-                    UserIdChange::Set(user_id) => session.user_id = Some(user_id.to_owned()),
-                    UserIdChange::Cleared => session.user_id = None,
-                }
-                if let Some(seconds) = changes.timeout_seconds() {
-                    session.timeout_seconds = Some(seconds);
-                }
-                if let Some(client) = changes.client() {
-                    if let Some(ip) = client.ip_address() {
-                        session.ip_address = Some(ip.to_owned());
-                    }
-                    if let Some(agent) = client.user_agent() {
-                        session.user_agent = Some(agent.to_owned());
-                    }
-                }
-                session.version += 1;
-                session.updated_at = now;
-                session.last_seen_at = Some(now);
-                session.expires_at = session.expires_at.max(expires_at);
-                let at = now.naive_utc();
                 if let Some((user_id, cap)) = login_user.zip(self.max_sessions_per_user) {
                     enforce_cap!(self, conn, user_id, &key, cap, at);
                 }
@@ -350,20 +379,8 @@ impl SessionManager {
                         })
                         .execute(conn)?;
                 }
-                let save = Save::<false> {
-                    id: &key,
-                    new_id: "",
-                    user_id: session.user_id.as_deref(),
-                    data: &text,
-                    expires_at: session.expires_at.naive_utc(),
-                    updated_at: at,
-                    created_at: session.created_at.naive_utc(),
-                    version: session.version,
-                    ip_address: session.ip_address.as_deref(),
-                    user_agent: session.user_agent.as_deref(),
-                    last_seen_at: Some(at),
-                    timeout_seconds: session.timeout_seconds,
-                };
+                let save = save_of(&key, &session, &text, expected_version);
+                // The row is locked and valid: the version matches.
                 match new_key.as_deref() {
                     Some(new_key) => save.cycled_to(new_key).execute(conn)?,
                     None => save.execute(conn)?,
@@ -481,6 +498,81 @@ impl SessionManager {
                 Err(Error::Gone(*id))
             }
         })
+    }
+}
+
+/// What [`SessionManager::apply`] does to the row it read (`session`): the
+/// data emptied first when `login_user` signs in over another user's row
+/// (which also forgets its idle timeout and starts its age and expiry over),
+/// `changes` replayed, the user, idle timeout and client recorded, seen now,
+/// `version` bumped and the expiry moved to `expires_at` unless it is later.
+fn merge(
+    session: &mut Session,
+    changes: &ChangeSet,
+    login_user: Option<&str>,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) {
+    if let Some(user_id) = login_user {
+        if session
+            .user_id
+            .as_deref()
+            .is_some_and(|stored| stored != user_id)
+        {
+            // Another user's session: the new one inherits nothing,
+            // not its data, not a "remember me", not its age or expiry.
+            session.data.clear();
+            session.timeout_seconds = None;
+            session.expires_at = expires_at;
+            session.created_at = now;
+        }
+    }
+    changes.replay(&mut session.data);
+    match changes.user_id() {
+        UserIdChange::Unchanged => {}
+        UserIdChange::Set(user_id) => session.user_id = Some(user_id.to_owned()),
+        UserIdChange::Cleared => session.user_id = None,
+    }
+    if let Some(seconds) = changes.timeout_seconds() {
+        session.timeout_seconds = Some(seconds);
+    }
+    if let Some(client) = changes.client() {
+        if let Some(ip) = client.ip_address() {
+            session.ip_address = Some(ip.to_owned());
+        }
+        if let Some(agent) = client.user_agent() {
+            session.user_agent = Some(agent.to_owned());
+        }
+    }
+    session.version += 1;
+    session.updated_at = now;
+    session.last_seen_at = Some(now);
+    session.expires_at = session.expires_at.max(expires_at);
+}
+
+/// The `UPDATE` writing a merged `session` (data encoded as `text`) over the
+/// row at `expected_version`.
+fn save_of<'a>(
+    key: &'a str,
+    session: &'a Session,
+    text: &'a str,
+    expected_version: i64,
+) -> Save<'a, false> {
+    let at = session.updated_at.naive_utc();
+    Save {
+        id: key,
+        new_id: "",
+        user_id: session.user_id.as_deref(),
+        data: text,
+        expires_at: session.expires_at.naive_utc(),
+        updated_at: at,
+        created_at: session.created_at.naive_utc(),
+        version: session.version,
+        ip_address: session.ip_address.as_deref(),
+        user_agent: session.user_agent.as_deref(),
+        last_seen_at: Some(at),
+        timeout_seconds: session.timeout_seconds,
+        expected_version,
     }
 }
 
