@@ -11,7 +11,9 @@
 # BENCH_SESSION_EXTRA='audit=true,record_client=true' (client metadata is on by
 # default; the audit log is not).
 #
-# Peak memory is each app's VmHWM after its runs.
+# Peak memory is each app's VmHWM after its runs. The CPU columns are the
+# app's and the database server's CPU time (user + system, from /proc) over
+# the run, divided by its requests; wrk's own is not counted.
 #
 # Routes (session-fairing/examples/bench_app.rs): GET /read reads one session
 # value; POST /write increments it; GET /plain is a route of the sessions app
@@ -64,12 +66,32 @@ start() {
 }
 
 statements() { curl -fs "http://127.0.0.1:$1/statements"; }
+
+# cpu_ticks PORT -> "app server": CPU time so far (user + system, in µs) of
+# the app on PORT and of every database server process on this machine
+# (PostgreSQL's backends and workers, mariadbd; approximate: other clients of
+# the same servers count too, and a backend that exits mid-run is lost).
+cpu_ticks() {
+    python3 - "$(cat "$work/pid-$1")" <<'PY'
+import os, subprocess, sys
+def ticks(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1_000_000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0
+servers = subprocess.run(["pgrep", "-f", "^postgres: |mariadbd|mysqld"], capture_output=True, text=True).stdout.split()
+print(ticks(sys.argv[1]), sum(ticks(pid) for pid in servers))
+PY
+}
 # Only the counting app serves real numbers; the others have counting off.
 
-# run NAME PORT METHOD PATH [session-ids-file] -> "rps p50 p99 requests"
+# run NAME PORT METHOD PATH [session-ids-file] -> "rps p50 p99 requests
+# non2xx app-cpu db-cpu", the CPU columns in µs per request
 run() {
     local port="$2" method="$3" path="$4" ids="${5:-}"
-    local out
+    local out app0 db0 app1 db1
+    read -r app0 db0 <<<"$(cpu_ticks "$port")"
     if [ -n "$ids" ]; then
         out="$(SESSION_IDS="$ids" WRK_METHOD="$method" wrk -t2 -c32 -d"${duration}s" --latency -s "$work/rotate.lua" "http://127.0.0.1:$port$path")"
     else
@@ -81,7 +103,8 @@ run() {
     p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
     requests="$(awk '/requests in/ { print $1 }' <<<"$out")"
     non2xx="$(awk '/Non-2xx/ { print $4 }' <<<"$out")"
-    echo "$rps $p50 $p99 $requests ${non2xx:-0}"
+    read -r app1 db1 <<<"$(cpu_ticks "$port")"
+    echo "$rps $p50 $p99 $requests ${non2xx:-0} $(python3 -c "print(f'{($app1 - $app0) / $requests:.1f} {($db1 - $db0) / $requests:.1f}')")"
 }
 
 # The median by requests/s of run lines on stdin.
@@ -91,8 +114,8 @@ per_request() { # before after requests field
     python3 -c "import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); n=int(sys.argv[3]); print(f'{(b[sys.argv[4]]-a[sys.argv[4]])/n:.2f}')" "$1" "$2" "$3" "$4"
 }
 
-echo "| backend | route | requests/s | vs bare | p50 | p99 | SELECT/req | writes/req | errors |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| backend | route | requests/s | vs bare | p50 | p99 | SELECT/req | writes/req | errors | app CPU/req | server CPU/req |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 
 # Throughput runs use an app without statement counting (it renders each
 # statement's SQL); a second app on the same database counts statements in a
@@ -112,31 +135,31 @@ bench_backend() { # name url
         bare_runs+="$(run bare "$bare" GET /read)"$'\n'
         plain_runs+="$(run sessions "$sessions" GET /plain "$work/one.ids")"$'\n'
     done
-    read -r bare_rps bare_p50 bare_p99 _ _ <<<"$(median <<<"$bare_runs")"
+    read -r bare_rps bare_p50 bare_p99 _ _ bare_app bare_db <<<"$(median <<<"$bare_runs")"
     spreads+=("$name: bare GET /read $(awk 'NF { printf "%s%.0f", sep, $1; sep = " / " }' <<<"$bare_runs"), GET /plain with a cookie $(awk 'NF { printf "%s%.0f", sep, $1; sep = " / " }' <<<"$plain_runs") requests/s")
-    echo "| $name | bare GET /read (median of 5) | $bare_rps | 100% | $bare_p50 | $bare_p99 | 0 | 0 | 0 |"
-    read -r hop_rps hop_p50 hop_p99 _ _ <<<"$(run bare "$bare" GET /hop)"
-    echo "| $name | bare GET /hop (one spawn_blocking, no database) | $hop_rps | $(python3 -c "print(f'{$hop_rps/$bare_rps*100:.0f}%')") | $hop_p50 | $hop_p99 | 0 | 0 | 0 |"
-    local before after n
-    read -r rps p50 p99 _ errors <<<"$(median <<<"$plain_runs")"
+    echo "| $name | bare GET /read (median of 5) | $bare_rps | 100% | $bare_p50 | $bare_p99 | 0 | 0 | 0 | $bare_app µs | $bare_db µs |"
+    read -r hop_rps hop_p50 hop_p99 _ _ hop_app hop_db <<<"$(run bare "$bare" GET /hop)"
+    echo "| $name | bare GET /hop (one spawn_blocking, no database) | $hop_rps | $(python3 -c "print(f'{$hop_rps/$bare_rps*100:.0f}%')") | $hop_p50 | $hop_p99 | 0 | 0 | 0 | $hop_app µs | $hop_db µs |"
+    local before after n app db
+    read -r rps p50 p99 _ errors app db <<<"$(median <<<"$plain_runs")"
     before="$(statements "$counted")"
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /plain "$work/one.ids")"
     after="$(statements "$counted")"
-    echo "| $name | sessions app, GET /plain without the guard, with a valid cookie (median of 5) | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
-    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
+    echo "| $name | sessions app, GET /plain without the guard, with a valid cookie (median of 5) | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors | $app µs | $db µs |"
+    read -r rps p50 p99 _ errors app db <<<"$(run sessions "$sessions" GET /read "$work/one.ids")"
     before="$(statements "$counted")"
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" GET /read "$work/one.ids")"
     after="$(statements "$counted")"
-    echo "| $name | session GET /read | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
-    read -r wb_rps wb_p50 wb_p99 _ _ <<<"$(run bare "$bare" POST /write "$work/one.ids")"
-    echo "| $name | bare POST /write | $wb_rps | 100% | $wb_p50 | $wb_p99 | 0 | 0 | 0 |"
+    echo "| $name | session GET /read | $rps | $(python3 -c "print(f'{$rps/$bare_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors | $app µs | $db µs |"
+    read -r wb_rps wb_p50 wb_p99 _ _ app db <<<"$(run bare "$bare" POST /write "$work/one.ids")"
+    echo "| $name | bare POST /write | $wb_rps | 100% | $wb_p50 | $wb_p99 | 0 | 0 | 0 | $app µs | $db µs |"
     : >"$work/many.ids"
     for _ in $(seq 64); do new_session "$sessions" >>"$work/many.ids"; done
-    read -r rps p50 p99 _ errors <<<"$(run sessions "$sessions" POST /write "$work/many.ids")"
+    read -r rps p50 p99 _ errors app db <<<"$(run sessions "$sessions" POST /write "$work/many.ids")"
     before="$(statements "$counted")"
     read -r _ _ _ n _ <<<"$(duration=2 run sessions "$counted" POST /write "$work/many.ids")"
     after="$(statements "$counted")"
-    echo "| $name | session POST /write (64 sessions) | $rps | $(python3 -c "print(f'{$rps/$wb_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors |"
+    echo "| $name | session POST /write (64 sessions) | $rps | $(python3 -c "print(f'{$rps/$wb_rps*100:.0f}%')") | $p50 | $p99 | $(per_request "$before" "$after" "$n" reads) | $(per_request "$before" "$after" "$n" writes) | $errors | $app µs | $db µs |"
     peaks+=("$name: bare app $(peak_mib "$bare") MiB, sessions app $(peak_mib "$sessions") MiB")
     # Wait for the apps to exit, so the next backend's runs share the CPUs
     # with nothing left over from this one.
@@ -155,7 +178,7 @@ if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
 fi
 if [ -n "${SESSIONS_TEST_MYSQL_URL:-}" ]; then
     bench_backend MariaDB "$(mysql_scratch_url bench_fairing)"
-    mysql -uroot -h127.0.0.1 -e "DROP DATABASE bench_fairing;"
+    mysql_admin "DROP DATABASE bench_fairing;"
 fi
 
 echo

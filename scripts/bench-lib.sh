@@ -21,9 +21,28 @@ postgres_schema_url() {
     echo "${SESSIONS_TEST_POSTGRES_URL}${sep}options=-csearch_path%3D$1"
 }
 
+# mysql_admin SQL: runs SQL with the `mysql` client as the user, password
+# (through MYSQL_PWD, not the command line), host and port of
+# `$SESSIONS_TEST_MYSQL_URL`.
+mysql_admin() {
+    local args password
+    password="$(python3 -c 'import sys; from urllib.parse import unquote, urlsplit; print(unquote(urlsplit(sys.argv[1]).password or ""))' "$SESSIONS_TEST_MYSQL_URL")"
+    mapfile -t args < <(python3 - "$SESSIONS_TEST_MYSQL_URL" <<'PY'
+import sys
+from urllib.parse import unquote, urlsplit
+url = urlsplit(sys.argv[1])
+print(f"--user={unquote(url.username or 'root')}")
+print(f"--host={url.hostname or '127.0.0.1'}")
+print(f"--port={url.port or 3306}")
+print("--protocol=tcp")
+PY
+)
+    MYSQL_PWD="$password" mysql "${args[@]}" -e "$1"
+}
+
 # `$SESSIONS_TEST_MYSQL_URL` naming the database NAME instead, created empty.
 mysql_scratch_url() {
-    mysql -uroot -h127.0.0.1 -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1;"
+    mysql_admin "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1;"
     echo "${SESSIONS_TEST_MYSQL_URL%/*}/$1"
 }
 

@@ -51,5 +51,5 @@ if [ -n "${SESSIONS_TEST_POSTGRES_URL:-}" ]; then
 fi
 if [ -n "${SESSIONS_TEST_MYSQL_URL:-}" ]; then
     bench MariaDB "$(mysql_scratch_url bench_purge)"
-    mysql -uroot -h127.0.0.1 -e "DROP DATABASE bench_purge;"
+    mysql_admin "DROP DATABASE bench_purge;"
 fi

@@ -422,8 +422,17 @@ pub(crate) async fn load(request: &Request<'_>, store: &Store) -> Loaded {
         return Loaded::Ready(Mutex::new(State::fresh(client)));
     };
     let id = token.public_id();
-    let manager = store.manager.clone();
-    match blocking(move || manager.load(&id)).await {
+    // SQLite in WAL mode with idle connections to spare reads in place (a
+    // primary-key lookup that waits for no writer; see `try_load_now` for
+    // when it can still wait); everything else goes to a blocking thread.
+    let loaded = match store.manager.try_load_now(&id) {
+        Some(loaded) => loaded.map_err(Error::from),
+        None => {
+            let manager = store.manager.clone();
+            blocking(move || manager.load(&id)).await
+        }
+    };
+    match loaded {
         Ok(Some(row)) if within_absolute_timeout(&row, &store.settings, store.manager.now()) => {
             Loaded::Ready(Mutex::new(State::from_row(row, token, client)))
         }

@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use shared_model::test_util::TestDatabase;
 use shared_model::{
-    backend_tests, Actor, ChangeSet, Client, Cursor, Error, EventKind, ManualClock, NewSession,
-    Page, Session, SessionData, SessionFilter, SessionId, SessionManager, SessionToken, Sort,
-    SortKey, Status,
+    backend_tests, Actor, Backend, ChangeSet, Client, Cursor, Database, Error, EventKind,
+    ManualClock, NewSession, Page, Session, SessionData, SessionFilter, SessionId, SessionManager,
+    SessionToken, Sort, SortKey, Status,
 };
 
 fn token() -> SessionToken {
@@ -388,6 +388,31 @@ fn apply_loaded_on_a_stale_copy_merges_into_the_current_data(db: &TestDatabase) 
     assert_eq!(manager.load(&mine.id).unwrap().unwrap(), written);
 }
 
+fn sixteen_requests_from_one_loaded_copy_all_keep_their_keys(db: &TestDatabase) {
+    let manager = db.manager();
+    let expires = manager.now() + Duration::minutes(30);
+    let [loaded, _] = twins(&manager, expires);
+    let barrier = Arc::new(Barrier::new(16));
+    std::thread::scope(|scope| {
+        for i in 0..16 {
+            let (manager, loaded, barrier) = (&manager, &loaded, Arc::clone(&barrier));
+            scope.spawn(move || {
+                let set = changes(&[(&format!("k{i}"), json!(i))]);
+                barrier.wait();
+                manager
+                    .apply_loaded(changed(loaded, &set), &set, expires)
+                    .unwrap();
+            });
+        }
+    });
+    let stored = manager.load(&loaded.id).unwrap().unwrap();
+    for i in 0..16 {
+        assert_eq!(stored.data[&format!("k{i}")], json!(i), "k{i} lost");
+    }
+    assert_eq!(stored.data["a"], json!(1));
+    assert_eq!(stored.version, 17, "one version per write");
+}
+
 fn apply_loaded_never_resurrects(db: &TestDatabase) {
     let (manager, clock) = manual(db);
     let expires = start() + Duration::minutes(30);
@@ -637,6 +662,64 @@ fn load_is_one_select(db: &TestDatabase) {
     manager.load(&session.id).unwrap().unwrap();
     let spent = manager.database().statement_counts() - before;
     assert_eq!((spent.reads, spent.writes, spent.other), (1, 0, 0));
+}
+
+fn try_load_now_reads_in_place_only_on_sqlite(db: &TestDatabase) {
+    // Two connections, both open and idle from the start.
+    let manager = SessionManager::new(
+        Database::builder(db.url())
+            .pool_size(2)
+            .min_idle(2)
+            .connect()
+            .unwrap(),
+    );
+    let session = manager
+        .create(
+            &token(),
+            NewSession {
+                data: data(json!({"k": 1})),
+                ..NewSession::expiring(manager.now() + Duration::minutes(1))
+            },
+        )
+        .unwrap();
+    let in_place = manager.try_load_now(&session.id);
+    if db.backend() != Backend::Sqlite {
+        assert!(
+            in_place.is_none(),
+            "a network round trip is never run in place"
+        );
+        return;
+    }
+    let loaded = in_place.expect("idle connections").unwrap().unwrap();
+    assert_eq!(Some(loaded), manager.load(&session.id).unwrap());
+    assert!(manager
+        .try_load_now(&token().public_id())
+        .unwrap()
+        .unwrap()
+        .is_none());
+    // Fewer than two connections idle: no answer at once rather than a wait,
+    // or taking the last connection ahead of a writer waiting for it.
+    manager
+        .database()
+        .with_connection(|_held| {
+            assert!(manager.try_load_now(&session.id).is_none());
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+    assert!(manager.try_load_now(&session.id).is_some());
+    // A database that did not switch to WAL (memory) is not read in place.
+    let memory = SessionManager::new(Database::builder(":memory:").connect().unwrap());
+    assert!(memory.try_load_now(&session.id).is_none());
+    // Nor a file left in its own journal mode, which may make a reader wait.
+    let untuned = SessionManager::new(
+        Database::builder(db.url())
+            .tune_sqlite(false)
+            .pool_size(2)
+            .min_idle(2)
+            .connect()
+            .unwrap(),
+    );
+    assert!(untuned.try_load_now(&session.id).is_none());
 }
 
 fn cycle_id_moves_the_row(db: &TestDatabase) {
@@ -1589,9 +1672,11 @@ backend_tests!(
     apply_loaded_over_an_unchanged_row_is_one_update,
     apply_loaded_on_a_stale_copy_merges_into_the_current_data,
     apply_loaded_never_resurrects,
+    sixteen_requests_from_one_loaded_copy_all_keep_their_keys,
     apply_can_cycle_the_id_with_its_changes,
     touch_renews_only_the_expiry,
     load_is_one_select,
+    try_load_now_reads_in_place_only_on_sqlite,
     cycle_id_moves_the_row,
     replace_data_refuses_a_stale_version,
     corrupt_rows_give_typed_errors,

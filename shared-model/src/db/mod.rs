@@ -60,7 +60,33 @@ where
     C: Connection + R2D2Connection + Send + 'static,
     E: From<Error>,
 {
-    let mut pooled = pool.get().map_err(Error::from)?;
+    let pooled = pool.get().map_err(Error::from)?;
+    lend_pooled(pooled, body)
+}
+
+/// [`run`] if at least two connections are idle right now (one is left for
+/// a thread that may be waiting in `get`): `None` instead of waiting for one,
+/// opening one, or taking the last one ahead of a waiting writer.
+pub(crate) fn try_run<C, T>(
+    pool: &Pool<C>,
+    body: impl FnOnce(&mut C) -> Result<T>,
+) -> Option<Result<T>>
+where
+    C: Connection + R2D2Connection + Send + 'static,
+{
+    if pool.state().idle_connections < 2 {
+        return None;
+    }
+    pool.try_get().map(|pooled| lend_pooled(pooled, body))
+}
+
+fn lend_pooled<C, T, E>(
+    mut pooled: r2d2::PooledConnection<pool::Manager<C>>,
+    body: impl FnOnce(&mut C) -> Result<T, E>,
+) -> Result<T, E>
+where
+    C: Connection + R2D2Connection + Send + 'static,
+{
     let result = body(&mut pooled.conn);
     if result.is_err() {
         pooled.lost = pooled.conn.ping().is_err();
@@ -84,6 +110,10 @@ pub enum AnyConnection<'a> {
 
 struct Inner {
     pools: Pools,
+    /// SQLite switched to WAL by this pool, every connection opened so far
+    /// reporting WAL (the first that does not clears it): a read never waits
+    /// for a writer, so a short one may run where blocking is unwelcome.
+    reads_never_wait: Arc<std::sync::atomic::AtomicBool>,
     backend: Backend,
     display_url: String,
     counters: Arc<Counters>,
@@ -228,5 +258,12 @@ impl Database {
 
     pub(crate) fn pools(&self) -> &Pools {
         &self.inner.pools
+    }
+
+    /// See [`Inner::reads_never_wait`].
+    pub(crate) fn reads_never_wait(&self) -> bool {
+        self.inner
+            .reads_never_wait
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -2,6 +2,7 @@
 //! [`Manager`] sets each new connection up (SQLite pragmas, UTC, read-only)
 //! and installs the statement counter.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -221,14 +222,21 @@ impl DatabaseBuilder {
     fn open(self, eager: bool) -> Result<Database> {
         let counters = Arc::new(Counters::default());
         let backend = Backend::from_url(&self.url);
+        let reads_never_wait = Arc::new(AtomicBool::new(false));
         let pools = match backend {
             Backend::Sqlite => {
                 let path = sqlite_path(&self.url).to_owned();
                 let in_memory = path == ":memory:" || path.contains("mode=memory");
+                // WAL readers never wait for the writer (each connection
+                // reports whether the switch to WAL took; `:memory:` answers
+                // "memory").
+                let tune = self.tune_sqlite && !self.read_only;
+                reads_never_wait.store(tune, Ordering::Relaxed);
                 let setup = SqliteSetup {
                     busy_ms: self.busy_timeout.as_millis(),
                     read_only: self.read_only,
-                    tune: self.tune_sqlite && !self.read_only,
+                    tune,
+                    wal: tune.then(|| Arc::clone(&reads_never_wait)),
                 };
                 let path = if self.read_only && !in_memory {
                     read_only_uri(&path)
@@ -305,6 +313,7 @@ impl DatabaseBuilder {
         Ok(Database {
             inner: Arc::new(Inner {
                 pools,
+                reads_never_wait,
                 backend,
                 display_url: redact_url(&self.url),
                 counters,
@@ -355,19 +364,28 @@ where
 }
 
 /// Pragmas for each new SQLite connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SqliteSetup {
     busy_ms: u128,
     read_only: bool,
     /// Switch the file to WAL with `synchronous = NORMAL`, map it.
     tune: bool,
+    /// Cleared when a connection's switch to WAL did not take.
+    wal: Option<Arc<AtomicBool>>,
+}
+
+/// What `PRAGMA journal_mode = ...` answers: the mode now in force.
+#[derive(diesel::QueryableByName)]
+struct JournalMode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    journal_mode: String,
 }
 
 impl SqliteSetup {
     /// WAL lets the web app and the inspector read while the other writes; the
     /// busy timeout makes a writer wait for the lock instead of failing at once.
     /// Only `tune` changes the file (its journal mode); the rest is per connection.
-    fn apply(self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    fn apply(&self, conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
         let busy_ms = self.busy_ms;
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {busy_ms}; PRAGMA foreign_keys = ON; \
@@ -377,10 +395,15 @@ impl SqliteSetup {
             // Memory-mapped reads for the app's hot pages. Not for a tool
             // reading a whole table once (an export): mapped pages count
             // towards its resident memory.
-            conn.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA mmap_size = 268435456;",
-            )?;
+            use diesel::RunQueryDsl;
+            let mode: JournalMode =
+                diesel::sql_query("PRAGMA journal_mode = WAL").get_result(conn)?;
+            if let Some(wal) = &self.wal {
+                if !mode.journal_mode.eq_ignore_ascii_case("wal") {
+                    wal.store(false, Ordering::Relaxed);
+                }
+            }
+            conn.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;")?;
         }
         if self.read_only {
             conn.batch_execute("PRAGMA query_only = ON;")?;

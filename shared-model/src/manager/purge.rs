@@ -65,8 +65,9 @@ impl SessionManager {
     /// One purge runs at a time per database: on PostgreSQL and MySQL the
     /// whole run holds one pooled connection and a lock taken without waiting
     /// (several app instances on one database do not all purge at once). On
-    /// SQLite each batch checks out a connection of its own, and the batches
-    /// of concurrent purges take turns on the write lock.
+    /// SQLite each batch checks out a connection of its own (waiting for one
+    /// like any request, up to the pool's connection timeout), and the
+    /// batches of concurrent purges take turns on the write lock.
     ///
     /// # Errors
     ///

@@ -10,7 +10,7 @@ use diesel::result::{DatabaseErrorKind, Error as QueryError};
 use crate::audit::{EventKind, NewEvent};
 use crate::changes::UserIdChange;
 use crate::clock::truncate_to_micros;
-use crate::db::with_conn;
+use crate::db::{with_conn, Pools};
 use crate::schema::{session_events, sessions};
 use crate::session::{NewSession, NewSessionRow, SessionRow};
 use crate::statements::{Save, Touch};
@@ -40,6 +40,26 @@ macro_rules! enforce_cap {
             0
         }
     }};
+}
+
+/// The row with the public id `$key` on `$conn`, as a
+/// `Result<Option<SessionRow>>`. `get_result`, not `first`: a bound `LIMIT ?`
+/// makes SQLite re-prepare the statement on every call.
+macro_rules! select_row {
+    ($self:ident, $conn:ident, $key:expr) => {
+        match $self.columns {
+            Columns::Full => Ok(sessions::table
+                .find($key)
+                .select(SessionRow::as_select())
+                .get_result($conn)
+                .optional()?),
+            Columns::Base => Ok(sessions::table
+                .find($key)
+                .select(Columns::Base.select())
+                .get_result($conn)
+                .optional()?),
+        }
+    };
 }
 
 impl SessionManager {
@@ -189,12 +209,50 @@ impl SessionManager {
     /// [`Error::TooLarge`] when it is over the manager's limit (written around the
     /// manager); database errors otherwise.
     pub fn load(&self, id: &SessionId) -> Result<Option<Session>> {
+        self.load_row(id, |key| self.get_row(key))
+    }
+
+    /// [`load`](Self::load) if it can run at once: on SQLite in WAL mode (every
+    /// connection the pool opened reported WAL after this crate switched it),
+    /// with at least two pooled connections idle right now (so
+    /// it takes no connection a waiting writer is about to get). A WAL read
+    /// waits for no writer: a primary-key lookup, usually from the page cache,
+    /// in microseconds, so an async caller may run it in place instead of
+    /// handing it to another thread. (It can still wait: for the disk on a
+    /// cold page, and for the busy timeout while SQLite recovers the WAL of
+    /// a crashed process, once.) `None` on PostgreSQL and MySQL (a network
+    /// round trip), on an SQLite file left in its own journal mode
+    /// ([`DatabaseBuilder::tune_sqlite`](crate::DatabaseBuilder::tune_sqlite)
+    /// off, or read-only), in memory (one connection), and without idle
+    /// connections to spare: call `load` where blocking is fine then.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub fn try_load_now(&self, id: &SessionId) -> Option<Result<Option<Session>>> {
+        let Pools::Sqlite(pool) = self.db.pools() else {
+            return None;
+        };
+        if !self.db.reads_never_wait() {
+            return None;
+        }
+        crate::db::try_run(pool, |conn| {
+            self.load_row(id, |key| select_row!(self, conn, key))
+        })
+    }
+
+    /// `load` with the row read by `fetch`.
+    fn load_row(
+        &self,
+        id: &SessionId,
+        fetch: impl FnOnce(&str) -> Result<Option<SessionRow>>,
+    ) -> Result<Option<Session>> {
         let span = op_span!("session.load", Some(id), "SELECT", op = "load");
         trace::run(span, || {
             let now = self.now_naive();
             // The expiry is checked on the row, so the lookup is the same cached
             // primary-key statement `get` uses.
-            match self.get_row(&id.to_string())? {
+            match fetch(&id.to_string())? {
                 Some(row) if row.expires_at <= now => Ok(None),
                 Some(row) if row.data.len() > self.max_data_bytes => Err(Error::TooLarge {
                     size: row.data.len(),
@@ -206,20 +264,7 @@ impl SessionManager {
     }
 
     fn get_row(&self, key: &str) -> Result<Option<SessionRow>> {
-        // `get_result`, not `first`: a bound `LIMIT ?` makes SQLite re-prepare the
-        // statement on every call.
-        match self.columns {
-            Columns::Full => with_conn!(self.db, conn => Ok(sessions::table
-                .find(key)
-                .select(SessionRow::as_select())
-                .get_result(conn)
-                .optional()?)),
-            Columns::Base => with_conn!(self.db, conn => Ok(sessions::table
-                .find(key)
-                .select(Columns::Base.select())
-                .get_result(conn)
-                .optional()?)),
-        }
+        with_conn!(self.db, conn => select_row!(self, conn, key))
     }
 
     /// The session whether expired or not (for the inspector).
@@ -268,8 +313,10 @@ impl SessionManager {
     }
 
     /// [`apply`](Self::apply) for a caller that holds the session as it read
-    /// it: `loaded`, at `loaded.version`. Its data may already carry `changes`
-    /// (replaying a change set twice gives what replaying it once does).
+    /// it: `loaded`, as [`load`](Self::load) returned it at `loaded.version`.
+    /// Its data may already carry `changes` (replaying a change set twice
+    /// gives what replaying it once does); nothing else in it may differ from
+    /// the row as read, since on the fast path it is what gets written.
     ///
     /// When the set neither signs in nor cycles the id and `loaded` has not
     /// expired, the merge is made on `loaded` and written by one `UPDATE ...
@@ -277,8 +324,11 @@ impl SessionManager {
     /// trip. When that matches no row (another write came in between, or the
     /// session went), or the merge on `loaded` is over the size limit, this is
     /// [`apply`](Self::apply) on the row as stored now. Either way the result
-    /// is the one `apply` would give: every writer bumps `version`, so a
-    /// matching version means the row, its expiry included, is `loaded`.
+    /// is the one `apply` would give: every write through this crate bumps
+    /// `version`, so a matching version means the row, its expiry included,
+    /// is `loaded`. (SQL of your own that changes a session row must bump
+    /// `version` too, or a request that loaded the row before may write over
+    /// the change.)
     ///
     /// # Errors
     ///
@@ -380,11 +430,15 @@ impl SessionManager {
                         .execute(conn)?;
                 }
                 let save = save_of(&key, &session, &text, expected_version);
-                // The row is locked and valid: the version matches.
-                match new_key.as_deref() {
+                let written = match new_key.as_deref() {
                     Some(new_key) => save.cycled_to(new_key).execute(conn)?,
                     None => save.execute(conn)?,
                 };
+                // The row is locked at this version; anything else is a bug
+                // (or a writer that bypassed the lock), never a silent loss.
+                if written != 1 {
+                    return Err(Error::Gone(*id));
+                }
                 if let Some(new_id) = new_id {
                     session.id = new_id;
                 }
