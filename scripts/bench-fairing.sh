@@ -7,6 +7,10 @@
 #
 #   scripts/bench-fairing.sh [seconds per run, default 10]
 #
+# BENCH_BIN_DIR=DIR runs DIR/examples/bench_app instead of building one (to
+# measure another commit's build with this script: copy its
+# target/release/examples/bench_app there).
+#
 # BENCH_SESSION_EXTRA adds keys to the sessions apps' `session` section, e.g.
 # BENCH_SESSION_EXTRA='audit=true,record_client=true' (client metadata is on by
 # default; the audit log is not).
@@ -40,8 +44,12 @@ stop_apps() {
 cleanup() { stop_apps; rm -rf "$work"; }
 trap cleanup EXIT
 source scripts/bench-lib.sh
-cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
-app="${CARGO_TARGET_DIR:-target}/release/examples/bench_app"
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+    app="$BENCH_BIN_DIR/examples/bench_app"
+else
+    cargo build --release -q -p session-fairing --example bench_app "${features[@]}"
+    app="${CARGO_TARGET_DIR:-target}/release/examples/bench_app"
+fi
 
 # peak RSS (VmHWM) of the app listening on PORT, in MiB
 peak_mib() {

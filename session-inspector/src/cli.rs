@@ -194,8 +194,15 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Delete every expired session and print how many were removed.
-    Purge,
+    /// Delete every expired session and print how many were removed. Exits
+    /// with status 3, deleting nothing, when another process is purging the
+    /// same database (PostgreSQL, MySQL).
+    Purge {
+        /// Rows deleted per statement (each batch holds the write lock for
+        /// its own time only; larger batches write fewer pages per row).
+        #[arg(long, default_value_t = DEFAULT_PURGE_BATCH, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        batch_size: u32,
+    },
     /// Counts, sessions per hour and top users.
     Stats {
         /// JSON instead of text.
@@ -425,10 +432,10 @@ pub fn run(
                 bulk(&opened, filter, *yes, Bulk::Delete, out, err)
             }
         }
-        Command::Purge => {
+        Command::Purge { batch_size } => {
             let opened = open_database(url, read_only, err)?;
             let manager = opened.writable(|| "purge the expired sessions".to_owned())?;
-            let removed = manager.purge_expired(DEFAULT_PURGE_BATCH)?;
+            let removed = manager.purge_expired(*batch_size)?;
             writeln!(out, "removed {removed} expired session(s)")?;
             Ok(())
         }

@@ -8,12 +8,22 @@ use session_inspector::cli::{self, Cli};
 use session_inspector::config::database_url_from_environment;
 use session_inspector::{AppOptions, InitialSelection, InspectorApp};
 
+/// The exit status of `purge` when another process is purging the same
+/// database: a cron job can tell "skipped, someone else is on it" from a failure.
+const PURGE_RUNNING: u8 = 3;
+
 fn main() -> ExitCode {
     let launched = Instant::now();
     let cli = Cli::parse();
     match run(cli, launched) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            let status = match error.downcast_ref::<session_inspector::Error>() {
+                Some(session_inspector::Error::Model(shared_model::Error::PurgeRunning)) => {
+                    ExitCode::from(PURGE_RUNNING)
+                }
+                _ => ExitCode::FAILURE,
+            };
             // One line, even when a driver's message spans several (libpq's do).
             let message = error.to_string();
             let line: Vec<&str> = message
@@ -22,7 +32,7 @@ fn main() -> ExitCode {
                 .filter(|part| !part.is_empty())
                 .collect();
             eprintln!("session-inspector: {}", line.join(" "));
-            ExitCode::FAILURE
+            status
         }
     }
 }
@@ -42,10 +52,14 @@ fn run(cli: Cli, launched: Instant) -> anyhow::Result<()> {
         ) {
             Ok(()) => Ok(()),
             Err(error) if error.is_broken_pipe() => Ok(()),
-            Err(error) => Err(anyhow::anyhow!(
-                "{error} (database {} from {source})",
-                shared_model::redact_url(&url)
-            )),
+            Err(error) => {
+                let message = format!(
+                    "{error} (database {} from {source})",
+                    shared_model::redact_url(&url)
+                );
+                // The message is the context; the error stays for its status.
+                Err(anyhow::Error::new(error).context(message))
+            }
         };
     }
     let select = match (cli.select, cli.select_first) {

@@ -177,6 +177,55 @@ fn purge_removes_the_expired_sessions_and_says_how_many(db: &TestDatabase) {
         .stdout("removed 0 expired session(s)\n");
 }
 
+/// While another process purges the same database (here the fixture's own
+/// manager, paused after its first one-row batch), `purge` on PostgreSQL and
+/// MySQL deletes nothing and exits with status 3; on SQLite it purges what is
+/// left. `--batch-size` is honoured and checked.
+fn purge_while_another_purges_exits_with_status_3(db: &TestDatabase) {
+    let fixture = Fixture::new(db);
+    let (paused, wait_paused) = std::sync::mpsc::channel();
+    let (resume, wait_resume) = std::sync::mpsc::channel::<()>();
+    let purger = &fixture.manager;
+    let (purged, output) = std::thread::scope(|scope| {
+        let purging = scope.spawn(move || {
+            let mut first = true;
+            purger.purge_expired_with(1, |_| {
+                if std::mem::take(&mut first) {
+                    paused.send(()).unwrap();
+                    wait_resume.recv().unwrap();
+                }
+            })
+        });
+        wait_paused.recv().unwrap();
+        let output = inspector(&fixture.url())
+            .args(["purge", "--batch-size", "1"])
+            .output()
+            .unwrap();
+        resume.send(()).unwrap();
+        (purging.join().unwrap().unwrap(), output)
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if db.backend() == shared_model::Backend::Sqlite {
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "removed 1 expired session(s)\n"
+        );
+        assert_eq!(purged, 1);
+    } else {
+        assert_eq!(output.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains("another"), "{stderr}");
+        assert!(output.stdout.is_empty());
+        assert_eq!(purged, 2);
+    }
+    assert!(fixture.carol.iter().all(|s| fixture.stored(s).is_none()));
+    inspector(&fixture.url())
+        .args(["purge", "--batch-size", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--batch-size"));
+}
+
 fn stats_counts_sessions_and_users(db: &TestDatabase) {
     let fixture = Fixture::new(db);
     inspector(&fixture.url())
@@ -1537,6 +1586,7 @@ fn seeded_sessions_have_realistic_devices() {
 }
 
 shared_model::backend_tests!(
+    purge_while_another_purges_exits_with_status_3,
     list_applies_every_filter,
     list_shows_the_device_columns,
     show_and_list_mask_secrets_unless_revealed,

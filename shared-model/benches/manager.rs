@@ -3,6 +3,9 @@
 //! bare Diesel `SELECT` by primary key; then `list` / `count` on 1,000,000 rows.
 //!
 //! `cargo bench -p shared-model --bench manager [--features postgres]`
+//!
+//! `SESSIONS_BENCH_SKIP_1M=1` leaves out the million-row group (its setup
+//! seeds 1,000,000 rows whatever criterion's filter says).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -67,6 +70,23 @@ fn operations(c: &mut Criterion, name: &str, db: &TestDatabase) {
     c.bench_function(&format!("{name}/load"), |b| {
         b.iter(|| manager.load(&session.id).unwrap().unwrap())
     });
+    // The parts of a load: decoding the stored JSON, and (SQLite) the load
+    // run in place, as the fairing does, on a pool with connections to spare.
+    let text = serde_json::to_string(&sample_data()).unwrap();
+    c.bench_function(&format!("{name}/decode_data_only"), |b| {
+        b.iter(|| serde_json::from_str::<SessionData>(&text).unwrap())
+    });
+    if db.backend() == shared_model::Backend::Sqlite {
+        let spare = SessionManager::new(
+            shared_model::Database::builder(db.url())
+                .min_idle(2)
+                .connect()
+                .unwrap(),
+        );
+        c.bench_function(&format!("{name}/try_load_now"), |b| {
+            b.iter(|| spare.try_load_now(&session.id).unwrap().unwrap().unwrap())
+        });
+    }
     let mut counter = 0u64;
     c.bench_function(&format!("{name}/apply_one_key"), |b| {
         b.iter(|| {
@@ -74,6 +94,18 @@ fn operations(c: &mut Criterion, name: &str, db: &TestDatabase) {
             let mut changes = ChangeSet::default();
             changes.set("counter", json!(counter));
             manager.apply(&session.id, &changes, expires()).unwrap()
+        })
+    });
+    // A request's write: one `UPDATE` over the version it loaded.
+    let mut current = manager.load(&session.id).unwrap().unwrap();
+    c.bench_function(&format!("{name}/apply_loaded_one_key"), |b| {
+        b.iter(|| {
+            counter += 1;
+            let mut changes = ChangeSet::default();
+            changes.set("counter", json!(counter));
+            let mut copy = current.clone();
+            changes.replay(&mut copy.data);
+            current = manager.apply_loaded(copy, &changes, expires()).unwrap();
         })
     });
     c.bench_function(&format!("{name}/touch"), |b| {
@@ -145,6 +177,9 @@ fn million(manager: &SessionManager) {
 }
 
 fn million_rows(c: &mut Criterion) {
+    if std::env::var_os("SESSIONS_BENCH_SKIP_1M").is_some() {
+        return;
+    }
     let db = TestDatabase::sqlite();
     let manager = db.manager();
     million(&manager);
