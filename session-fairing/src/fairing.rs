@@ -545,7 +545,7 @@ fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
             loaded,
         } => {
             let written = match loaded {
-                Some(loaded) => manager.apply_loaded(loaded, &changes, expires_at),
+                Some(loaded) => manager.apply_loaded(*loaded, &changes, expires_at),
                 None => manager.apply(&id, &changes, expires_at),
             }
             .map_err(failed)?;

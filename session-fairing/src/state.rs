@@ -278,9 +278,11 @@ impl State {
                     new_token: self.next_token.clone(),
                     expires_at,
                     // The handler's view: the loaded data with `changes` on it.
-                    loaded: self.loaded.as_ref().map(|row| Row {
-                        data: self.data.clone(),
-                        ..row.clone()
+                    loaded: self.loaded.as_ref().map(|row| {
+                        Box::new(Row {
+                            data: self.data.clone(),
+                            ..row.clone()
+                        })
                     }),
                 }
             }
@@ -341,7 +343,7 @@ pub(crate) enum Write {
         new_token: Option<SessionToken>,
         expires_at: DateTime<Utc>,
         /// The session as this request sees it, at the version it loaded.
-        loaded: Option<Row>,
+        loaded: Option<Box<Row>>,
     },
     Touch {
         id: SessionId,
