@@ -62,10 +62,9 @@ bench() { # name url
     read -r before_bytes before_syncs <<<"$(server_io "$name")"
     read -r base_n base_max base_p99 <<<"$(wrk_round "$port")"
     # The 5-second round before the purge: what the app's load alone writes.
-    local base_io
-    base_io="$(python3 -c "import sys; a, b, s = (int(x) for x in sys.argv[1:4]); print(a, b, s)" \
-        "$(($(write_bytes "$app_pid") - before_app))" \
-        $(python3 -c "import sys; print(int(sys.argv[3]) - int(sys.argv[1]), int(sys.argv[4]) - int(sys.argv[2]))" "$before_bytes" "$before_syncs" $(server_io "$name")))"
+    local base_io after_bytes after_syncs
+    read -r after_bytes after_syncs <<<"$(server_io "$name")"
+    base_io="$(($(write_bytes "$app_pid") - before_app)) $((after_bytes - before_bytes)) $((after_syncs - before_syncs))"
 
     local app_written server_bytes server_syncs
     app_written="$(write_bytes "$app_pid")"
@@ -79,7 +78,7 @@ done = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], "w"))
 took = time.monotonic() - started
 print(f"{took:.2f}", resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock * 512, file=sys.stderr)
 sys.exit(done.returncode)' "$work/purge.out" "$target/session-inspector" --database-url "$url" purge 2>"$work/purge.io" &
-    load_while $!
+    load_while $! || { echo "the purge failed:" >&2; cat "$work/purge.out" "$work/purge.io" >&2; exit 1; }
     local took io purge_took purge_written
     took=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")
     read -r purge_took purge_written <<<"$(tail -1 "$work/purge.io")"
@@ -101,7 +100,14 @@ PY
 
 echo "| backend | rows | seed | purge output | purge time | rows/s | app max / p99 before | app max / p99s during | app requests during | written during the purge rounds |"
 echo "|---|---:|---:|---|---:|---:|---|---|---|---|"
-wanted() { [[ " ${BENCH_BACKENDS:-SQLite PostgreSQL MariaDB} " == *" $1 "* ]]; }
+backends="${BENCH_BACKENDS:-SQLite PostgreSQL MariaDB}"
+for backend in $backends; do
+    case "$backend" in
+        SQLite | PostgreSQL | MariaDB) ;;
+        *) echo "BENCH_BACKENDS: unknown backend $backend (SQLite, PostgreSQL, MariaDB)" >&2; exit 2 ;;
+    esac
+done
+wanted() { [[ " $backends " == *" $1 "* ]]; }
 if wanted SQLite; then
     bench SQLite "$work/purge.sqlite"
 fi

@@ -198,9 +198,11 @@ pub enum Command {
     /// with status 3, deleting nothing, when another process is purging the
     /// same database (PostgreSQL, MySQL).
     Purge {
-        /// Rows deleted per statement (each batch holds the write lock for
-        /// its own time only; larger batches write fewer pages per row).
-        #[arg(long, default_value_t = DEFAULT_PURGE_BATCH, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        /// Rows per batch, at most 10,000 (a batch is one transaction: with
+        /// the audit log, the rows' `expired` events and their delete; it
+        /// holds the write lock for its own time only, and larger batches
+        /// write fewer pages per row).
+        #[arg(long, default_value_t = DEFAULT_PURGE_BATCH, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         batch_size: u32,
     },
     /// Counts, sessions per hour and top users.

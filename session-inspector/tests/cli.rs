@@ -187,6 +187,9 @@ fn purge_while_another_purges_exits_with_status_3(db: &TestDatabase) {
     let (resume, wait_resume) = std::sync::mpsc::channel::<()>();
     let purger = &fixture.manager;
     let (purged, output) = std::thread::scope(|scope| {
+        // Owned by this closure: a panic below drops it, which ends the
+        // purger's wait instead of leaving the scope waiting for it.
+        let resume = resume;
         let purging = scope.spawn(move || {
             let mut first = true;
             purger.purge_expired_with(1, |_| {
@@ -199,6 +202,7 @@ fn purge_while_another_purges_exits_with_status_3(db: &TestDatabase) {
         wait_paused.recv().unwrap();
         let output = inspector(&fixture.url())
             .args(["purge", "--batch-size", "1"])
+            .timeout(std::time::Duration::from_secs(60))
             .output()
             .unwrap();
         resume.send(()).unwrap();
@@ -219,11 +223,13 @@ fn purge_while_another_purges_exits_with_status_3(db: &TestDatabase) {
         assert_eq!(purged, 2);
     }
     assert!(fixture.carol.iter().all(|s| fixture.stored(s).is_none()));
-    inspector(&fixture.url())
-        .args(["purge", "--batch-size", "0"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--batch-size"));
+    for refused in ["0", "10001"] {
+        inspector(&fixture.url())
+            .args(["purge", "--batch-size", refused])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--batch-size"));
+    }
 }
 
 fn stats_counts_sessions_and_users(db: &TestDatabase) {

@@ -4,8 +4,8 @@
 //!
 //! `cargo bench -p shared-model --bench manager [--features postgres]`
 //!
-//! `SESSIONS_BENCH_SKIP_1M=1` leaves out the million-row group (its setup
-//! seeds 1,000,000 rows whatever criterion's filter says).
+//! With `SESSIONS_BENCH_SKIP_1M` set (to anything) the million-row group is
+//! left out (its setup seeds 1,000,000 rows whatever criterion's filter says).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

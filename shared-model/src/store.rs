@@ -43,12 +43,15 @@ pub(crate) trait Store: Connection + Sized {
     /// connection ends); `false` when another connection holds it. A session
     /// advisory lock on PostgreSQL and `GET_LOCK` on MySQL, both named after
     /// the schema, so one server's databases purge independently. SQLite takes
-    /// nothing: its write lock already lets one batch run at a time.
+    /// nothing (the purge never asks): its write lock already lets one batch
+    /// run at a time.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn try_purge_lock(&mut self) -> QueryResult<bool> {
         Ok(true)
     }
 
     /// Releases what [`try_purge_lock`](Self::try_purge_lock) took.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     fn release_purge_lock(&mut self) -> QueryResult<()> {
         Ok(())
     }

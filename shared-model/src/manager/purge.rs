@@ -111,6 +111,7 @@ impl SessionManager {
             // PostgreSQL and MySQL: the whole run on one connection, which
             // holds the purge lock. A lost connection takes its lock with it;
             // a failed release on a live one is an error like any other.
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
             macro_rules! locked {
                 ($pool:expr) => {
                     db::run($pool, |conn| {

@@ -230,8 +230,10 @@ impl SessionManager {
     ///
     /// As [`load`](Self::load).
     pub fn try_load_now(&self, id: &SessionId) -> Option<Result<Option<Session>>> {
-        let Pools::Sqlite(pool) = self.db.pools() else {
-            return None;
+        #[allow(unreachable_patterns)] // SQLite-only builds
+        let pool = match self.db.pools() {
+            Pools::Sqlite(pool) => pool,
+            _ => return None,
         };
         if !self.db.reads_never_wait() {
             return None;
