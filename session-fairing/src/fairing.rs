@@ -538,17 +538,14 @@ fn execute(manager: &SessionManager, plan: Plan) -> Result<Saved, SaveError> {
             }
         }
         Write::Apply {
-            id,
             changes,
             new_token,
             expires_at,
             loaded,
         } => {
-            let written = match loaded {
-                Some(loaded) => manager.apply_loaded(*loaded, &changes, expires_at),
-                None => manager.apply(&id, &changes, expires_at),
-            }
-            .map_err(failed)?;
+            let written = manager
+                .apply_loaded(*loaded, &changes, expires_at)
+                .map_err(failed)?;
             Saved::Stored {
                 new_token,
                 expires_at: written.expires_at,

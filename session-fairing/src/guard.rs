@@ -67,7 +67,7 @@ impl std::fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.lock();
         f.debug_struct("Session")
-            .field("id", &state.bound.map(|bound| bound.id))
+            .field("id", &state.bound.as_ref().map(|bound| bound.id))
             .field("is_new", &state.bound.is_none())
             .field("is_modified", &state.is_modified())
             .field("keys", &state.data.keys().collect::<Vec<_>>())
@@ -228,7 +228,7 @@ impl Session<'_> {
     /// is a hash of the cookie's secret token, not the token.
     #[must_use]
     pub fn id(&self) -> Option<SessionId> {
-        self.lock().bound.map(|bound| bound.id)
+        self.lock().bound.as_ref().map(|bound| bound.id)
     }
 
     /// The `user_id` column.
@@ -306,7 +306,10 @@ impl Session<'_> {
     pub async fn devices(&self) -> Result<Vec<Device>> {
         let (user_id, current) = {
             let state = self.lock();
-            (state.user_id.clone(), state.bound.map(|bound| bound.id))
+            (
+                state.user_id.clone(),
+                state.bound.as_ref().map(|bound| bound.id),
+            )
         };
         let Some(user_id) = user_id else {
             return Ok(Vec::new());
@@ -326,7 +329,10 @@ impl Session<'_> {
     pub async fn revoke(&self, id: SessionId) -> Result<bool> {
         let (user_id, current) = {
             let state = self.lock();
-            (state.user_id.clone(), state.bound.map(|bound| bound.id))
+            (
+                state.user_id.clone(),
+                state.bound.as_ref().map(|bound| bound.id),
+            )
         };
         let Some(user_id) = user_id else {
             return Ok(false);
@@ -349,7 +355,7 @@ impl Session<'_> {
     pub async fn revoke_others(&self) -> Result<u64> {
         let (user_id, keep) = {
             let mut state = self.lock();
-            let keep = match state.bound {
+            let keep = match &state.bound {
                 Some(bound) => Some(bound.id),
                 // A session stored at the end of this request keeps the id
                 // its token gives it.

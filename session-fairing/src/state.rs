@@ -9,19 +9,14 @@ use shared_model::{
 
 use crate::config::Settings;
 
-/// The stored row this request is bound to.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Bound {
-    pub id: SessionId,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
 /// The session as the handler sees and changes it.
 #[derive(Debug, Default)]
 pub(crate) struct State {
+    /// The stored row this request is bound to, as loaded (its data moved to
+    /// `data`): what the end of the request writes over when nobody else
+    /// wrote since ([`SessionManager::apply_loaded`](shared_model::SessionManager::apply_loaded)).
     /// `None`: a new session, stored only if something is written.
-    pub bound: Option<Bound>,
+    pub bound: Option<Row>,
     /// The token the request's cookie carried (when `bound`).
     cookie_token: Option<SessionToken>,
     /// The token the session gets at the end of the request: a new session's
@@ -29,12 +24,6 @@ pub(crate) struct State {
     next_token: Option<SessionToken>,
     pub data: SessionData,
     pub user_id: Option<String>,
-    /// The `user_id` the row had when loaded (what `login` compares with).
-    loaded_user_id: Option<String>,
-    /// The row as loaded, its data moved to `data`: what the end of the
-    /// request writes over when nobody else wrote since
-    /// ([`SessionManager::apply_loaded`](shared_model::SessionManager::apply_loaded)).
-    loaded: Option<Row>,
     pub changes: ChangeSet,
     /// A row to delete at the end of the request (logout).
     pub delete: Option<SessionId>,
@@ -60,18 +49,12 @@ impl State {
     pub fn from_row(mut row: Row, token: SessionToken, client: Option<Client>) -> Self {
         let data = std::mem::take(&mut row.data);
         Self {
-            bound: Some(Bound {
-                id: row.id,
-                created_at: row.created_at,
-                expires_at: row.expires_at,
-            }),
             cookie_token: Some(token),
             data,
-            loaded_user_id: row.user_id.clone(),
             user_id: row.user_id.clone(),
             client,
             timeout_seconds: row.timeout_seconds.filter(|seconds| *seconds > 0),
-            loaded: Some(row),
+            bound: Some(row),
             ..Self::default()
         }
     }
@@ -189,8 +172,10 @@ impl State {
     /// (an anonymous one keeps its data, a guest's cart say), and the id cycles.
     /// The stored row is judged again under its lock when the change is applied.
     pub fn login(&mut self, user_id: String) {
-        let other_user = |user: &Option<String>| user.as_deref().is_some_and(|u| u != user_id);
-        if other_user(&self.loaded_user_id) || other_user(&self.user_id) {
+        // The row's user when loaded, or the one this request set.
+        let other_user = |user: Option<&str>| user.is_some_and(|u| u != user_id);
+        let loaded_user = self.bound.as_ref().and_then(|row| row.user_id.as_deref());
+        if other_user(loaded_user) || other_user(self.user_id.as_deref()) {
             self.clear();
             // The previous user's "remember me", age and expiry are not the new
             // user's; a `remember` made in this request (kept by the change
@@ -213,8 +198,6 @@ impl State {
         self.next_token = None;
         self.data.clear();
         self.user_id = None;
-        self.loaded_user_id = None;
-        self.loaded = None;
         self.timeout_seconds = None;
         self.restarted = false;
         self.changes = ChangeSet::default();
@@ -257,7 +240,7 @@ impl State {
     /// not be made: nothing can be stored safely.
     pub fn plan(&mut self, settings: &Settings, now: DateTime<Utc>) -> shared_model::Result<Plan> {
         let (decision, expires_at) = self.decide(settings, now);
-        let write = match (decision, self.bound) {
+        let write = match (decision, &self.bound) {
             (Decision::Create, _) => Write::Create {
                 token: self.first_token()?,
                 data: self.data.clone(),
@@ -273,16 +256,13 @@ impl State {
                     changes.set_client(client.clone());
                 }
                 Write::Apply {
-                    id: bound.id,
                     changes,
                     new_token: self.next_token.clone(),
                     expires_at,
                     // The handler's view: the loaded data with `changes` on it.
-                    loaded: self.loaded.as_ref().map(|row| {
-                        Box::new(Row {
-                            data: self.data.clone(),
-                            ..row.clone()
-                        })
+                    loaded: Box::new(Row {
+                        data: self.data.clone(),
+                        ..bound.clone()
                     }),
                 }
             }
@@ -337,13 +317,12 @@ pub(crate) enum Write {
         client: Option<Client>,
     },
     Apply {
-        id: SessionId,
         changes: ChangeSet,
         /// The token the session moves to, when `changes` cycles it.
         new_token: Option<SessionToken>,
         expires_at: DateTime<Utc>,
         /// The session as this request sees it, at the version it loaded.
-        loaded: Option<Box<Row>>,
+        loaded: Box<Row>,
     },
     Touch {
         id: SessionId,
@@ -374,7 +353,7 @@ fn renewed(
 
 /// Whether the last renewal (`expires_at - timeout`) is at least one renew interval old.
 fn renewal_due(
-    bound: &Bound,
+    bound: &Row,
     timeout: chrono::Duration,
     settings: &Settings,
     now: DateTime<Utc>,
@@ -519,7 +498,7 @@ mod tests {
             json!({"user_id": "alice"}),
             now() + Duration::minutes(20),
         );
-        let old = state.bound.unwrap().id;
+        let old = state.bound.as_ref().unwrap().id;
         state.delete();
         state.set("flash".into(), json!("bye"));
         let plan = state.plan(&settings(json!({})), now()).unwrap();
@@ -567,7 +546,7 @@ mod tests {
         assert_eq!(Value::Object(same.data.clone()), json!({"cart": [1]}));
 
         let mut guest = stored(None, json!({"cart": [1]}), now() + Duration::minutes(20));
-        let old = guest.bound.unwrap().id;
+        let old = guest.bound.as_ref().unwrap().id;
         guest.login("carol".into());
         assert_eq!(Value::Object(guest.data.clone()), json!({"cart": [1]}));
         match guest.plan(&settings(json!({})), now()).unwrap().write {
