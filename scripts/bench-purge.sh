@@ -17,8 +17,9 @@
 # 5-second rounds: one round before the purge (baseline), then rounds until the
 # purge ends; the last column is what reached storage meanwhile (the purge
 # process's and the app's bytes written, and the server's log bytes and
-# fsyncs: PostgreSQL's WAL, MariaDB's redo log). SQLite always; PostgreSQL too when SESSIONS_TEST_POSTGRES_URL is set,
-# MariaDB/MySQL when SESSIONS_TEST_MYSQL_URL is.
+# fsyncs: PostgreSQL's WAL, MariaDB's redo log). SQLite, PostgreSQL when
+# SESSIONS_TEST_POSTGRES_URL is set, MariaDB/MySQL when SESSIONS_TEST_MYSQL_URL
+# is (BENCH_BACKENDS narrows that, below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows="${1:-1000000}"
@@ -82,7 +83,9 @@ sys.exit(done.returncode)' "$work/purge.out" "$target/session-inspector" --datab
     local took io purge_took purge_written
     took=$(python3 -c "print(f'{$(date +%s.%N) - $started:.1f}')")
     read -r purge_took purge_written <<<"$(tail -1 "$work/purge.io")"
-    read -r server_bytes server_syncs <<<"$(python3 -c "import sys; b, s = sys.argv[1:3]; nb, ns = sys.argv[3:5]; print(int(nb) - int(b), int(ns) - int(s))" "$server_bytes" "$server_syncs" $(server_io "$name"))"
+    read -r after_bytes after_syncs <<<"$(server_io "$name")"
+    server_bytes=$((after_bytes - server_bytes))
+    server_syncs=$((after_syncs - server_syncs))
     io="$(python3 - "$rows" "$took" "$purge_written" "$(($(write_bytes "$app_pid") - app_written))" "$server_bytes" "$server_syncs" $base_io <<'PY'
 import sys
 rows, purge, app, server, syncs, base_app, base_server, base_syncs = (int(x) for x in sys.argv[1:2] + sys.argv[3:])

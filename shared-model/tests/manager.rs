@@ -707,7 +707,7 @@ fn try_load_now_reads_in_place_only_on_sqlite(db: &TestDatabase) {
         })
         .unwrap();
     assert!(manager.try_load_now(&session.id).is_some());
-    // A database that did not switch to WAL (memory) is not read in place.
+    // An in-memory database (one connection, and no WAL) is not read in place.
     let memory = SessionManager::new(Database::builder(":memory:").connect().unwrap());
     assert!(memory.try_load_now(&session.id).is_none());
     // Nor a file left in its own journal mode, which may make a reader wait.

@@ -411,3 +411,29 @@ impl SqliteSetup {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The in-place read flag follows what SQLite answered, not what was
+    /// asked: a tuned file reports WAL; memory answers "memory" to the switch.
+    #[test]
+    fn reads_never_wait_only_where_the_switch_to_wal_took() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let file = dir.path().join("wal.sqlite").display().to_string();
+        let tuned = Database::builder(file.as_str())
+            .connect()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(tuned.reads_never_wait());
+        let untuned = Database::builder(file.as_str())
+            .tune_sqlite(false)
+            .connect()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!untuned.reads_never_wait());
+        let memory = Database::builder(":memory:")
+            .connect()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!memory.reads_never_wait(), "the switch did not take");
+    }
+}
